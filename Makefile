@@ -1,0 +1,25 @@
+# Two commands on a fresh machine: `make study` and `make test`. Each sets up .venv first
+# when it is missing (torch and torchvision come from the machine's local disk).
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup test study lint
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch .venv/.installed
+
+setup: .venv/.installed
+
+test: .venv/.installed
+	$(PY) -m pytest
+
+# The batch-size study on the embedded mnist5k: runs/batch_size/ and mlflow.db. Run again, it
+# resumes (or just re-tabulates) the study already there instead of refusing to overwrite it.
+study: .venv/.installed
+	$(PY) studies/batch_size.py $(if $(wildcard runs/batch_size/tuner.pkl),--resume,)
+
+lint: .venv/.installed
+	$(PY) -m ruff check imbtrain tests studies benchmarks

@@ -1,0 +1,250 @@
+"""`imbtrain ...`: the command line.
+
+Each subcommand is a small `add_<name>(subparsers)` function that registers its arguments and
+its handler; `main` dispatches. Bad input (a `UserError`) prints one line, `error: ...`, and
+exits with status 2 before any output is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from imbtrain.errors import UserError
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def command(fn: Callable[[argparse._SubParsersAction], None]):
+    """Register a function that adds one subcommand to the parser."""
+    COMMANDS.append(fn)
+    return fn
+
+
+def _config_from_args(args: argparse.Namespace):
+    from imbtrain.config import TrainConfig, load_config, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.config:
+        return load_config(args.config, overrides)
+    return TrainConfig(**overrides)
+
+
+FINAL_KEYS = ("test_acc", "test_bal_acc", "test_minority_acc", "test_majority_acc",
+              "test_few_acc", "test_med_acc", "test_many_acc", "test_macro_f1", "val_bal_acc")
+
+
+# ================================================================ train
+
+
+@command
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one model (no Ray)",
+                       description="Train one model. Config keys as key=value; "
+                                   "`imbtrain keys` lists them with their documentation.")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--config", help="a TrainConfig YAML file (overrides apply on top)")
+    p.add_argument("--out", help="output folder (default runs/train/<trial name>)")
+    p.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import torch
+
+    from imbtrain.train import train
+
+    cfg = _config_from_args(args)
+    out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"output folder {out} is not empty; choose another --out")
+    result = train(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.yaml")
+    metrics = {**result.metrics, "train_counts": result.train_counts}
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
+    pd.DataFrame(result.history).to_parquet(out / "history.parquet", index=False)
+    torch.save(result.model.state_dict(), out / "model.pt")
+    print("final metrics:")
+    for key in FINAL_KEYS:
+        print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
+    print(f"train counts: {result.train_counts}")
+    print(f"wrote {out}/config.yaml, metrics.json, history.parquet, model.pt")
+    return 0
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+# ================================================================ pretrain
+
+
+@command
+def add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="self-supervised pre-training of a backbone",
+                       description="Pre-train a backbone without labels (VICReg or SimCLR) "
+                                   "and write weights that `pretrained=` accepts.")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--config", help="a TrainConfig YAML file (overrides apply on top)")
+    p.add_argument("--objective", choices=("vicreg", "simclr"), default="vicreg")
+    p.add_argument("--out", help="output folder (default runs/pretrain/<dataset>_<model>)")
+    p.set_defaults(handler=run_pretrain)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from imbtrain.pretrain import pretrain
+
+    cfg = _config_from_args(args)
+    out = Path(args.out or Path("runs") / "pretrain" /
+               f"{cfg.dataset}_{cfg.model.replace('/', '-')}_{args.objective}")
+    path = pretrain(cfg, out, objective=args.objective)
+    print(f"wrote {path}; use it with `imbtrain train pretrained={path}`")
+    return 0
+
+
+# ================================================================ keys
+
+
+@command
+def add_keys(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="list the config keys with their defaults and docs")
+    p.set_defaults(handler=run_keys)
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from imbtrain.config import FIELDS, describe
+
+    for name, f in FIELDS.items():
+        allowed = f.metadata.get("choices")
+        extra = f" ({'|'.join(allowed)})" if allowed else ""
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        print(f"{name}={default!s}{extra}\n    {describe(name)}")
+    return 0
+
+
+# ================================================================ study, export (imbtrain.tune.cli)
+
+
+@command
+def add_study(sub: argparse._SubParsersAction) -> None:
+    from imbtrain.tune.cli import add_study_parser
+
+    add_study_parser(sub)
+
+
+@command
+def add_export(sub: argparse._SubParsersAction) -> None:
+    from imbtrain.tune.cli import add_export_parser
+
+    add_export_parser(sub)
+
+
+# ================================================================ analyze
+
+
+@command
+def add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="re-draw the analyses of a finished study",
+                       description="Draw analyses (PNG, Parquet and Markdown tables) from a "
+                                   "study's results.parquet / history.parquet. Without "
+                                   "--kind: those the study recorded in analyses.yaml, else "
+                                   "every kind its results can feed.")
+    p.add_argument("results_dir", metavar="RESULTS_DIR", nargs="?",
+                   help="the study folder, <storage>/<name>")
+    p.add_argument("--kind", action="append", metavar="K",
+                   help="an analysis kind (repeatable); --list shows them")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="an analysis option, the value read as YAML (e.g. baseline=128, "
+                        "metrics=[test_acc]); KIND.KEY=VALUE for one kind only")
+    p.add_argument("--out", help="output folder (default: RESULTS_DIR)")
+    p.add_argument("--list", action="store_true", help="list the kinds and their options")
+    p.set_defaults(handler=run_analyze)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    import inspect
+
+    import yaml
+
+    from imbtrain.analysis import ANALYSES, run_analysis
+    from imbtrain.analysis.registry import analysis_options
+
+    if args.list:
+        for kind in sorted(ANALYSES):
+            opts = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}"
+                             for k, v in analysis_options(kind).items())
+            doc = (ANALYSES[kind].__doc__ or "").strip().splitlines()[0]
+            print(f"{kind}: {doc}\n    options: {opts or 'none'}")
+        return 0
+    if not args.results_dir:
+        raise UserError("give RESULTS_DIR, the folder of a finished study (or --list)")
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option {item!r} is not KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    written = run_analysis(args.results_dir, args.kind, options, args.out)
+    if not written:
+        raise UserError(f"no analysis could be drawn from {args.results_dir}")
+    return 0
+
+
+# ================================================================ check-cluster
+
+
+@command
+def add_check_cluster(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-cluster", help="validate a Ray cluster file offline",
+                       description="Validate a `ray up` cluster file against the JSON schema "
+                                   "that ships inside Ray, without contacting the cloud.")
+    p.add_argument("cluster_file", metavar="CLUSTER.yaml")
+    p.set_defaults(handler=run_check_cluster)
+
+
+def run_check_cluster(args: argparse.Namespace) -> int:
+    from imbtrain.tune.cluster import check_cluster
+
+    problems = check_cluster(args.cluster_file)
+    for line in problems:  # one line a problem, each naming the key path
+        print(f"error: {line}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{args.cluster_file}: ok")
+    return 0
+
+
+# ================================================================ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imbtrain", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights at run time
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

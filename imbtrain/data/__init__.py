@@ -1,0 +1,168 @@
+"""Imbalanced datasets: profiles, the dataset registry and `build_data(cfg)`.
+
+    >>> from types import SimpleNamespace
+    >>> cfg = SimpleNamespace(dataset="digits", data_dir="", train_ratio=0.1,
+    ...     imbalance_profile="exp", test_ratio=1.0, val_fraction=0.5, data_seed=0,
+    ...     image_size=0)
+    >>> data = build_data(cfg)
+    >>> data.train_counts[0], data.train_counts[-1], data.input_shape
+    (119, 12, (1, 8, 8))
+
+Registered datasets (`DATASETS`): embedded `digits`, `mnist5k`, `toy2d`, `synthetic`
+(module `embedded`), on-disk `cifar10`, `cifar100`, `cinic10`, `tiny_imagenet`,
+`imagefolder` (module `vision`), tabular `tabular` (a CSV or Parquet file) and the embedded
+`tabular_synth` (module `tabular`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from imbtrain.data import embedded, tabular, vision  # noqa: F401  (fills the registry)
+from imbtrain.data.profiles import (
+    exp_counts,
+    profile_counts,
+    split_per_class,
+    step_counts,
+    subsample_per_class,
+)
+from imbtrain.data.registry import DATASETS, RawData, register_dataset
+from imbtrain.data.tabular import TabularInfo
+from imbtrain.errors import UserError
+
+__all__ = [
+    "DATASETS",
+    "ImbalancedData",
+    "RawData",
+    "build_data",
+    "clear_cache",
+    "exp_counts",
+    "load_raw",
+    "profile_counts",
+    "register_dataset",
+    "step_counts",
+    "subsample_per_class",
+]
+
+
+@dataclass
+class ImbalancedData:
+    """One imbalanced train set with its validation and test sets (CPU tensors, y int64).
+
+    Images are uint8 (N, C, H, W), normalised later on the device with `mean`/`std`
+    (per channel, 0..1 scale); vectors are float32 (N, D), already standardised.
+    `train_counts` are the per-class train counts after the profile (PAPER.md: record them
+    with every run). `feature_info` describes the columns of tabular data (numeric, missing
+    indicators, one-hot blocks; `imbtrain.data.tabular.TabularInfo`), None for other data.
+    """
+
+    name: str
+    num_classes: int
+    input_shape: tuple[int, ...]
+    train_x: Tensor
+    train_y: Tensor
+    val_x: Tensor
+    val_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    train_counts: list[int]
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    class_names: list[str]
+    feature_info: TabularInfo | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+
+# Config fields a loader may read: they, and only they, decide the raw pools.
+_SOURCE_FIELDS = (
+    "dataset",
+    "data_dir",
+    "label_column",
+    "tabular_preset",
+    "tabular_transform",
+    "tabular_drop",
+    "image_size",
+    "synthetic_classes",
+    "synthetic_shape",
+    "synthetic_samples",
+)
+_cache: dict[tuple, RawData] = {}
+
+
+def load_raw(cfg) -> RawData:
+    """The raw pools of `cfg.dataset`, cached for the latest data source only.
+
+    Ray Tune reuses actors across trials of a study; without the cache every trial would
+    decode the same image files again. One entry, so a process holds at most one pool.
+    """
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(sorted(DATASETS))}")
+    key = tuple(getattr(cfg, f, None) for f in _SOURCE_FIELDS)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = DATASETS[cfg.dataset](cfg)
+    return _cache[key]
+
+
+def clear_cache() -> None:
+    """Forget the cached pools (e.g. after the files under data_dir changed)."""
+    _cache.clear()
+
+
+def _counts(y: Tensor, num_classes: int) -> list[int]:
+    return torch.bincount(y, minlength=num_classes).tolist()
+
+
+def _apply_profile(y: Tensor, num_classes: int, profile: str, ratio: float, seed: int) -> Tensor:
+    """Indices of a subsample of `y` with the profile at `ratio`, n_max its largest class."""
+    target = profile_counts(profile, max(_counts(y, num_classes)), num_classes, ratio)
+    return subsample_per_class(y, target, seed)
+
+
+def build_data(cfg) -> ImbalancedData:
+    """Load `cfg.dataset` and make it imbalanced (PAPER.md, "Imbalanced data").
+
+    1. Train: the `imbalance_profile` at `train_ratio`, n_max = the largest class of the
+       train pool, kept by a per-class shuffle seeded with `data_seed`.
+    2. Validation: `val_fraction` of EACH class of the test pool (at least 1 val and 1 test
+       sample a class where the class has 2). It comes from the test pool, not the train
+       pool, so the train set keeps all its samples: taking val from the train set would cut
+       the rarest classes (50 images of CIFAR-10 at r = 0.01) further and change the very
+       ratio under study.
+    3. The same profile kind at `test_ratio` is applied to the rest of the test pool and to
+       val alike (paper A.8), each with n_max = its own largest class; test_ratio = 1 keeps
+       them whole.
+
+    Reads only attributes (dataset, data_dir, train_ratio, imbalance_profile, test_ratio,
+    val_fraction, data_seed, image_size, synthetic_*), so any namespace works as `cfg`.
+    """
+    raw = load_raw(cfg)
+    k, profile, seed = raw.num_classes, cfg.imbalance_profile, int(cfg.data_seed)
+    tr = _apply_profile(raw.train_y, k, profile, cfg.train_ratio, seed)
+    val_idx, test_idx = split_per_class(raw.test_y, cfg.val_fraction, seed, k)
+    # Profile each part on its own labels; indices map back into the test pool.
+    val_idx = val_idx[_apply_profile(raw.test_y[val_idx], k, profile, cfg.test_ratio, seed)]
+    test_idx = test_idx[_apply_profile(raw.test_y[test_idx], k, profile, cfg.test_ratio, seed)]
+    train_y = raw.train_y[tr]
+    return ImbalancedData(
+        name=cfg.dataset,
+        num_classes=k,
+        input_shape=tuple(raw.train_x.shape[1:]),
+        train_x=raw.train_x[tr],
+        train_y=train_y,
+        val_x=raw.test_x[val_idx],
+        val_y=raw.test_y[val_idx],
+        test_x=raw.test_x[test_idx],
+        test_y=raw.test_y[test_idx],
+        train_counts=_counts(train_y, k),
+        mean=raw.mean,
+        std=raw.std,
+        class_names=list(raw.class_names),
+        feature_info=raw.feature_info,
+    )
