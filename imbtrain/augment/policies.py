@@ -1,0 +1,63 @@
+"""The registered augmentation policies (`augment=...`), one small factory each.
+
+A factory takes the image height and width and returns a callable on uint8 batches
+(B, C, H, W) -> uint8 (B, C, H, W), or None for no augmentation. With `batched=False` the
+AutoAugment family runs torchvision's own v2 transform once per image (the reference path,
+slower; used by the benchmark). As in the AutoAugment, RandAugment and TrivialAugment papers'
+CIFAR setups, those policies come after the standard random crop and flip.
+"""
+
+from __future__ import annotations
+
+from torchvision.transforms import v2
+
+from imbtrain.augment.auto import AugMix, AutoAugmentCIFAR10, PerImage, RandAugment
+from imbtrain.augment.auto import TrivialAugmentWide as BatchedTrivialAugmentWide
+from imbtrain.augment.flip_crop import FlipCrop
+from imbtrain.augment.registry import Policy, register_augmentation
+
+
+def _after_flip_crop(height: int, width: int, policy: Policy) -> Policy:
+    return v2.Compose([FlipCrop(height, width), policy])
+
+
+@register_augmentation("none")
+def no_augmentation(height: int, width: int, *, batched: bool = True) -> None:
+    """The raw images."""
+    return None
+
+
+@register_augmentation("flip_crop")
+def flip_crop(height: int, width: int, *, batched: bool = True) -> Policy:
+    """Random crop of the zero-padded image and horizontal flip with p 0.5."""
+    return FlipCrop(height, width)
+
+
+@register_augmentation("autoaugment")
+def autoaugment(height: int, width: int, *, batched: bool = True) -> Policy:
+    """Flip/crop, then AutoAugment's CIFAR-10 policy."""
+    policy = (AutoAugmentCIFAR10(height, width) if batched
+              else PerImage(v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)))
+    return _after_flip_crop(height, width, policy)
+
+
+@register_augmentation("trivialaugment")
+def trivialaugment(height: int, width: int, *, batched: bool = True) -> Policy:
+    """Flip/crop, then TrivialAugmentWide."""
+    policy = (BatchedTrivialAugmentWide(height, width) if batched
+              else PerImage(v2.TrivialAugmentWide()))
+    return _after_flip_crop(height, width, policy)
+
+
+@register_augmentation("randaugment")
+def randaugment(height: int, width: int, *, batched: bool = True) -> Policy:
+    """Flip/crop, then RandAugment (2 operations, magnitude 9 of 31)."""
+    policy = RandAugment(height, width) if batched else PerImage(v2.RandAugment())
+    return _after_flip_crop(height, width, policy)
+
+
+@register_augmentation("augmix")
+def augmix(height: int, width: int, *, batched: bool = True) -> Policy:
+    """Flip/crop, then AugMix (severity 3, 3 chains of depth 1-3, alpha 1)."""
+    policy = AugMix(height, width) if batched else PerImage(v2.AugMix())
+    return _after_flip_crop(height, width, policy)
