@@ -1,0 +1,181 @@
+"""M2m, major-to-minor translation (Kim et al. 2020; PAPER.md "Baselines").
+
+Needs a teacher g: a classifier trained by ERM on the same data (`m2m_teacher`, a state dict
+of the same `cfg.model`; without one, an ERM teacher is trained first, which costs one extra
+full training run). From `m2m_epoch` on (-1: floor(0.8 * epochs)) the batches are
+class-balanced and each sample i of class y is, with probability 1 - n_y / n_max, replaced by
+a translation of another class's sample:
+
+1. a seed x0 of class k0 is drawn from the batch, sample j with probability
+   ∝ 1 - beta ** max(n_{y_j} - n_y, 0) (`m2m_beta` 0.999), so only larger classes seed;
+2. from x0 plus noise on the sphere of radius `m2m_noise` (0.5), T = `m2m_steps` (10)
+   L2-normalised gradient steps of size `m2m_step_size` (0.1) minimise
+   CE(g(x), y) + lambda f_k0(x) (`m2m_lambda` 0.5, f the network being trained, f_k0 its
+   logit of the seed's class);
+3. the translation is accepted if g gives y probability >= `m2m_gamma` (0.99); it then
+   replaces x_i (label y). A rejected one leaves sample i as it was.
+
+Choices where M2m's code differs from PAPER.md's procedure (PAPER.md wins): the translation
+works on the loop's normalised, augmented batch (M2m's on [0, 1] pixels, clamped), so step
+and noise sizes are in normalised units; acceptance is the teacher test alone (M2m's code
+also keeps an accepted sample only with probability 1 - beta ** (n_k0 - n_y)). g and f run in
+eval mode during generation; f's mode is restored after.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from imbtrain.errors import UserError
+from imbtrain.methods.base import Method, register_method
+from imbtrain.methods.drw import deferred_epoch
+
+if TYPE_CHECKING:
+    from imbtrain.config import TrainConfig
+    from imbtrain.data import ImbalancedData
+
+
+def seed_weights(counts: Tensor, y: Tensor, targets: Tensor, beta: float) -> Tensor:
+    """(G, B) weights of batch sample j as the seed for target class targets[i]:
+    1 - beta ** max(n_{y_j} - n_{targets_i}, 0), zero for classes no larger than the target.
+    """
+    gap = (counts[y][None, :] - counts[targets][:, None]).clamp(min=0)
+    return 1 - beta**gap
+
+
+def _unit(v: Tensor) -> Tensor:
+    """Each sample of v divided by its L2 norm (zero stays zero)."""
+    norms = v.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return v / norms.view(-1, *([1] * (v.dim() - 1)))
+
+
+def translate(g: nn.Module, f: nn.Module, x0: Tensor, target: Tensor, seed_class: Tensor, *,
+              steps: int, step_size: float, noise: float, lam: float) -> Tensor:
+    """Translations of seeds x0 towards `target`: `steps` L2-normalised gradient steps on
+    CE(g(x), target) + lam * f_{seed_class}(x), from x0 + noise * (a random unit vector).
+
+    Each sample's objective is its own (summed over the batch, then normalised per sample),
+    so a sample's path does not depend on the others.
+    """
+    x = x0 + noise * _unit(torch.randn_like(x0))
+    with torch.enable_grad():
+        for _ in range(steps):
+            x = x.detach().requires_grad_(True)
+            objective = (F.cross_entropy(g(x).float(), target, reduction="sum")
+                         + lam * f(x).float().gather(1, seed_class[:, None]).sum())
+            (grad,) = torch.autograd.grad(objective, x)
+            x = x - step_size * _unit(grad)
+    return x.detach()
+
+
+@torch.no_grad()
+def teacher_accepts(g: nn.Module, x: Tensor, target: Tensor, gamma: float) -> Tensor:
+    """Bool (G,): g gives each x its target class with probability >= gamma."""
+    probs = F.softmax(g(x).float(), dim=1)
+    return probs.gather(1, target[:, None]).squeeze(1) >= gamma
+
+
+def load_teacher(path: str, model_name: str, input_shape: tuple[int, ...],
+                 num_classes: int) -> nn.Module:
+    """The ImbModel `model_name` with the state dict saved at `path` (torch.save of
+    `model.state_dict()`), on the CPU, in eval mode, parameters frozen."""
+    from imbtrain.models import create_model
+
+    if not os.path.isfile(path):
+        raise UserError(f"m2m_teacher {path!r} is not a file; expected the state dict of a "
+                        f"{model_name} trained with method=erm on the same data")
+    model = create_model(model_name, input_shape, num_classes)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise UserError(f"m2m_teacher {path!r} does not fit model {model_name} with "
+                        f"{num_classes} classes: {first}") from err
+    return model.eval().requires_grad_(False)
+
+
+@register_method("m2m")
+class M2mMethod(Method):
+    """Cross-entropy; from `m2m_epoch` on, balanced batches with major-to-minor translations.
+
+    `self.passes` counts batched forward/backward passes of g and f (2 per gradient step for
+    each batch that translates; each pass covers only that batch's candidates, about
+    (1 - n_y / n_max) of it); `self.generated` / `self.accepted` count the candidates and the
+    accepted translations.
+    """
+
+    def __init__(self, cfg: TrainConfig, data: ImbalancedData):
+        super().__init__(cfg, data)
+        self.data = data
+        self.start = deferred_epoch(cfg.m2m_epoch, cfg.epochs)
+        self.log = print  # the loop may set its own log here
+        self.generated = 0
+        self.accepted = 0
+        self.teacher: nn.Module | None = None
+        if cfg.m2m_teacher:
+            self.teacher = load_teacher(cfg.m2m_teacher, cfg.model, tuple(data.input_shape),
+                                        data.num_classes)
+
+    def configure_model(self, model: nn.Module) -> nn.Module:
+        """Train the ERM teacher here when no `m2m_teacher` was given (one extra training)."""
+        if self.teacher is None:
+            self.teacher = self._train_teacher()
+        return model
+
+    def _train_teacher(self) -> nn.Module:
+        from imbtrain.train import train
+
+        self.log("m2m: no m2m_teacher given, so an ERM teacher is trained first; this costs "
+                 "one extra full training run (save it and pass m2m_teacher to reuse it)")
+        # fork_rng: the teacher's training leaves the run's own random stream untouched.
+        with torch.random.fork_rng():
+            result = train(dataclasses.replace(self.cfg, method="erm"), data=self.data,
+                           log=self.log)
+        return result.model.eval().requires_grad_(False)
+
+    def sampling(self, epoch: int) -> str:
+        """"balanced" from `m2m_epoch` on, "shuffle" before."""
+        return "balanced" if epoch >= self.start else "shuffle"
+
+    def transform_batch(self, model: nn.Module, x: Tensor, y: Tensor,
+                        epoch: int) -> tuple[Tensor, Tensor]:
+        """From `m2m_epoch` on, replace candidates by accepted translations (labels kept)."""
+        if epoch < self.start:
+            return x, y
+        counts = self.counts.to(device=x.device, dtype=torch.float32)
+        chosen = torch.bernoulli(1 - counts[y] / counts.max()).bool().nonzero().squeeze(1)
+        weights = seed_weights(counts, y, y[chosen], self.cfg.m2m_beta)
+        has_seed = weights.sum(dim=1) > 0  # a class with no larger class in the batch: skip
+        chosen, weights = chosen[has_seed], weights[has_seed]
+        if chosen.numel() == 0:
+            return x, y
+        seeds = torch.multinomial(weights, 1).squeeze(1)
+        x_new, ok = self._generate(model, x[seeds], y[chosen], y[seeds])
+        out = x.clone()
+        out[chosen[ok]] = x_new[ok].to(out.dtype)
+        return out, y
+
+    def _generate(self, f: nn.Module, x0: Tensor, target: Tensor,
+                  seed_class: Tensor) -> tuple[Tensor, Tensor]:
+        """Translations and their acceptance, with g and f in eval mode (f's mode restored)."""
+        g = self.teacher.to(x0.device).eval()
+        was_training = f.training
+        f.eval()
+        try:
+            x = translate(g, f, x0, target, seed_class, steps=self.cfg.m2m_steps,
+                          step_size=self.cfg.m2m_step_size, noise=self.cfg.m2m_noise,
+                          lam=self.cfg.m2m_lambda)
+            ok = teacher_accepts(g, x, target, self.cfg.m2m_gamma)
+        finally:
+            f.train(was_training)
+        self.passes += 2 * self.cfg.m2m_steps
+        self.generated += target.numel()
+        self.accepted += int(ok.sum())
+        return x, ok
