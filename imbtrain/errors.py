@@ -6,3 +6,14 @@ class UserError(Exception):
 
     The message is one line that names the problem and what is allowed.
     """
+
+
+class DivergedError(RuntimeError):
+    """Training diverged: an epoch's training loss is NaN or infinite.
+
+    Not a user error and not a crash: the study records the trial as diverged.
+    """
+
+    def __init__(self, epoch: int, loss: float):
+        super().__init__(f"training diverged at epoch {epoch}: train loss {loss}")
+        self.epoch, self.loss = epoch, loss

@@ -1,0 +1,90 @@
+"""Export the best configurations of a finished study as TrainConfig YAML.
+
+    imbtrain export runs/batch_size --out best.yaml        # the best one
+    imbtrain export runs/batch_size --top 3 --out best.yaml  # best_1.yaml .. best_3.yaml
+
+A configuration is a trial's config without its training seed: the seeds of a study vary the
+training of one configuration (PAPER.md: "seeds vary training, not the data"), so configs are
+ranked by their metric's mean over seeds, not by one lucky seed. Only finished trials
+(TERMINATED, with the metric) count. The exported file is the full TrainConfig of the
+configuration with its first seed, ready for `imbtrain train --config`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from imbtrain.errors import UserError
+from imbtrain.tune.results import read_results
+
+
+def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
+    """Configurations (config/* but seed) ranked by the mean of `metric` over their seeds.
+
+    Columns: the config columns, `mean` and `n` (seeds) of the metric, `seed` (the first);
+    best first; ties keep the study's order.
+    """
+    if metric not in results.columns:
+        known = sorted(c for c in results.columns if c.startswith(("val_", "test_", "train_")))
+        raise UserError(f"metric {metric!r} is not in the results; known: {', '.join(known)}")
+    done = results[(results["status"] == "TERMINATED") & results[metric].notna()]
+    if done.empty:
+        raise UserError(f"no finished trial reports {metric}; nothing to export")
+    keys = [c for c in done.columns if c.startswith("config/") and c != "config/seed"]
+    grouped = done.groupby(keys, sort=False, dropna=False)
+    table = grouped.agg(mean=(metric, "mean"), n=(metric, "size"), seed=("config/seed", "min"))
+    return table.sort_values("mean", ascending=(mode == "min"), kind="stable").reset_index()
+
+
+def best_configs(results: pd.DataFrame, metric: str, mode: str = "max", top: int = 1):
+    """The TrainConfigs of the `top` best configurations, best first."""
+    from imbtrain.config import TrainConfig
+
+    ranked = rank_configs(results, metric, mode).head(top)
+    out = []
+    for _, row in ranked.iterrows():
+        d = {c.removeprefix("config/"): _plain(row[c]) for c in ranked.columns
+             if c.startswith("config/")}
+        out.append(TrainConfig(**{**d, "seed": int(row["seed"])}))
+    return out
+
+
+def _plain(v):
+    """numpy scalars to Python ones, so the YAML holds plain values."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def export(results_dir: str, metric: str | None = None, top: int = 1,
+           out: str | None = None, mode: str = "max") -> list[Path]:
+    """Write the best configs of the study in `results_dir`; returns the files written.
+
+    `metric` defaults to the study's metric (recorded in study.yaml; else val_bal_acc).
+    `out` defaults to `<results_dir>/best.yaml`; with `top` > 1, `best_1.yaml`, ... beside it.
+    """
+    if top < 1:
+        raise UserError(f"--top must be at least 1, got {top}")
+    results = read_results(results_dir)
+    if metric is None:
+        metric, mode = study_metric(results_dir)
+    configs = best_configs(results, metric, mode, top)
+    out_path = Path(out) if out else Path(results_dir) / "best.yaml"
+    paths = [out_path] if top == 1 else [
+        out_path.with_name(f"{out_path.stem}_{i}{out_path.suffix or '.yaml'}")
+        for i in range(1, len(configs) + 1)]
+    for cfg, path in zip(configs, paths, strict=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cfg.save(path)
+    return paths
+
+
+def study_metric(results_dir: str) -> tuple[str, str]:
+    """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
+    import yaml
+
+    path = Path(results_dir) / "study.yaml"
+    if path.is_file():
+        meta = yaml.safe_load(path.read_text()) or {}
+        return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
+    return "val_bal_acc", "max"

@@ -1,0 +1,349 @@
+"""Run a study: a search space through Ray Tune, into MLflow, out as tables and best.yaml.
+
+    spec = load_space("search_spaces/batch_size.yaml")
+    result = run_study(spec, smoke=True)             # what `imbtrain study --smoke` does
+    result.results                                   # results.parquet as a DataFrame
+
+Steps: validate (the spec is already checked; here the study folder and the resources) ->
+`ray.init` (in-process with this machine's CPUs, or `address`) -> a `tune.Tuner` (or
+`Tuner.restore` with `resume`: finished trials are kept, unfinished ones continue from their
+last checkpoint, errored ones are retried from theirs) -> `fit` with the MLflow callback
+(`imbtrain.tune.mlflow_log`, one writer: this driver) -> results.parquet, history.parquet
+(`imbtrain.tune.results`) and best.yaml (`imbtrain.tune.export`) under `<storage>/<name>/`,
+logged as artifacts of the study's MLflow parent run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from imbtrain.errors import UserError
+from imbtrain.tune.export import best_configs
+from imbtrain.tune.results import BEST_FILE, HISTORY_FILE, RESULTS_FILE, collect, write_tables
+from imbtrain.tune.space import StudySpec, trial_params
+
+DEFAULT_STORAGE = "runs"
+DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
+STUDY_FILE = "study.yaml"  # what was asked: the spec, the metric, the options
+OPTUNA_FILE = "optuna.db"
+KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
+MAX_FAILURES = 2  # a trial whose worker died (a lost spot node) restarts from its checkpoint
+
+
+@dataclass
+class StudyResult:
+    """What a finished study left: its folder, tables, the best config and the MLflow run."""
+
+    path: Path
+    results: pd.DataFrame
+    history: pd.DataFrame
+    best: Any  # TrainConfig of the best configuration (mean over seeds), None if none finished
+    metric: str
+    mode: str
+    mlflow_uri: str | None
+    mlflow_parent_run_id: str | None
+
+
+# ---------------------------------------------------------------------------------------
+# Ray
+# ---------------------------------------------------------------------------------------
+
+def init_ray(address: str | None) -> None:
+    """Start Ray in-process with this machine's CPUs, or connect to `address`."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        # "local", not None: None would join any cluster `ray start` left on this machine.
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 log_to_driver=True)
+
+
+def check_resources(spec: StudySpec, address: str | None) -> None:
+    """Fail now, not hang forever, when no node can hold one trial (local runs only: a
+    cluster's autoscaler may add the GPU nodes a trial asks for)."""
+    import ray
+
+    if address:
+        return
+    have = ray.cluster_resources()
+    for key, need in (("CPU", spec.cpus_per_trial), ("GPU", spec.gpus_per_trial)):
+        if need > have.get(key, 0.0):
+            raise UserError(f"a trial asks for {need:g} {key}s but this machine has "
+                            f"{have.get(key, 0.0):g}; lower resources.{key.lower()}s "
+                            f"(or --gpus-per-trial), or pass --address of a cluster")
+
+
+# ---------------------------------------------------------------------------------------
+# Tune objects
+# ---------------------------------------------------------------------------------------
+
+class TrialNamer:
+    """Trial names carry the key settings (TrainConfig.trial_name); folders add the id."""
+
+    def __init__(self, with_id: bool) -> None:
+        self.with_id = with_id
+
+    def __call__(self, trial) -> str:
+        from imbtrain.config import TrainConfig
+
+        name = TrainConfig(**trial_params(trial.config)).trial_name()
+        return f"{name}_{trial.trial_id}" if self.with_id else name
+
+
+def _progress_callback(total: int, metric: str, mode: str, epochs: int):
+    """A Tune callback that prints one line an epoch and one a finished trial (the
+    driver's view of the study; Ray's own tables list every metric and are set quiet)."""
+    from ray import tune
+
+    class StudyProgress(tune.Callback):
+        def _done(self, trials, trial=None) -> str:
+            done = sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
+            done += trial is not None
+            return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            value = result.get(metric, float("nan"))
+            test = result.get("test_acc", float("nan"))
+            print(f"{self._done(trials)} {trial}  epoch {int(result.get('epoch', 0))}/{epochs}"
+                  f"  {metric} {value:.4f}  test_acc {test:.4f}", flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            value = (trial.last_result or {}).get(metric, float("nan"))
+            print(f"{self._done(trials, trial)} finished {trial}: {metric} {value:.4f}"
+                  f"{_best_so_far(trials, trial)}", flush=True)
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            print(f"{self._done(trials, trial)} FAILED {trial}: see {trial.path}/error.txt",
+                  flush=True)
+
+    def _best_so_far(trials, current) -> str:
+        scored = [(t.last_result[metric], str(t)) for t in trials
+                  if (t is current or t.status == "TERMINATED")
+                  and isinstance((t.last_result or {}).get(metric), float)]
+        if not scored:
+            return ""
+        value, name = (max if mode == "max" else min)(scored)
+        return f"; best so far {name} {value:.4f}"
+
+    return StudyProgress()
+
+
+def make_searcher(spec: StudySpec, exp_dir: Path):
+    """None for grid (Tune's BasicVariantGenerator), else a seeded OptunaSearch whose
+    study lives in `<exp_dir>/optuna.db`, so `optuna.importance` can read it afterwards."""
+    if spec.searcher != "optuna":
+        return None
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{exp_dir / OPTUNA_FILE}")
+    return OptunaSearch(metric=spec.metric, mode=spec.mode, seed=spec.searcher_seed,
+                        storage=storage, study_name=exp_dir.name)
+
+
+def make_scheduler(spec: StudySpec):
+    """None (FIFO) or ASHA over epochs, max_t = the trials' epochs."""
+    if spec.scheduler != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="epoch", max_t=spec.epochs, grace_period=spec.grace_period,
+                         reduction_factor=spec.reduction_factor)
+
+
+def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int):
+    from ray import tune
+
+    from imbtrain.tune.trainable import make_trainable
+
+    tune_config = tune.TuneConfig(
+        metric=spec.metric, mode=spec.mode, search_alg=make_searcher(spec, exp_dir),
+        scheduler=make_scheduler(spec), num_samples=spec.num_samples,
+        max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+        trial_name_creator=TrialNamer(with_id=False),
+        trial_dirname_creator=TrialNamer(with_id=True))
+    run_config = tune.RunConfig(
+        name=exp_dir.name, storage_path=str(exp_dir.parent),
+        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+        callbacks=callbacks, verbose=verbose)
+    return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial),
+                      param_space=spec.param_space(), tune_config=tune_config,
+                      run_config=run_config)
+
+
+def restore_tuner(spec: StudySpec, exp_dir: Path):
+    """`Tuner.restore`: finished trials stay, unfinished and errored ones resume from their
+    last checkpoints. The callbacks come back from tuner.pkl (the MLflow logger finds its
+    parent run again by its tags)."""
+    from ray import tune
+
+    from imbtrain.tune.trainable import make_trainable
+
+    return tune.Tuner.restore(str(exp_dir),
+                              make_trainable(spec.cpus_per_trial, spec.gpus_per_trial),
+                              resume_unfinished=True, resume_errored=True)
+
+
+# ---------------------------------------------------------------------------------------
+# The study
+# ---------------------------------------------------------------------------------------
+
+def study_dir(storage: str, name: str) -> Path:
+    """`<storage>/<name>`, absolute (Ray wants an absolute storage path)."""
+    if "://" in str(storage):
+        raise UserError(f"--storage {storage}: this version writes studies to a local or "
+                        "shared (mounted) folder; mount the bucket and pass its path")
+    return Path(storage).expanduser().resolve() / name
+
+
+def _check_study_dir(exp_dir: Path, resume: bool) -> None:
+    exists = (exp_dir / "tuner.pkl").is_file()
+    if resume and not exists:
+        raise UserError(f"--resume: no study to resume in {exp_dir} (no tuner.pkl); "
+                        "run it without --resume first")
+    if not resume and exp_dir.exists() and any(exp_dir.iterdir()):
+        raise UserError(f"{exp_dir} already holds a study; add --resume to continue it, or "
+                        "choose another --name or --storage")
+
+
+def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None) -> dict:
+    """study.yaml: the spec and options the study started with (read on --resume)."""
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"name": exp_dir.name, "space": str(spec.path), "smoke": spec.is_smoke,
+            "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
+            "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
+            "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
+            "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
+            "base": dict(spec.base), "mlflow_uri": mlflow_uri}
+    (exp_dir / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    return meta
+
+
+def _read_study_file(exp_dir: Path) -> dict:
+    path = exp_dir / STUDY_FILE
+    meta = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if not isinstance(meta, dict) or "metric" not in meta:
+        raise UserError(f"{path} is missing or damaged; it records the study's metric and "
+                        "MLflow store, which --resume needs")
+    return meta
+
+
+def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
+    """tune-B's callback; None when MLflow logging is off (mlflow_uri None or empty)."""
+    if not mlflow_uri:
+        return None
+    from imbtrain.tune.mlflow_log import StudyMLflowLogger
+
+    tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
+            "imbtrain.metric": spec.metric}
+    return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False)
+
+
+def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_STORAGE,
+              address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
+              resume: bool = False, max_concurrent: int | None = None,
+              gpus_per_trial: float | None = None, smoke: bool = False,
+              verbose: int = 0) -> StudyResult:
+    """Run (or with `resume`, finish) the study `spec` and write its tables.
+
+    `name` defaults to the space's file stem (`_smoke` added with `smoke`); `mlflow_uri`
+    None turns MLflow logging off; `verbose` is Ray's own output (0: only this module's
+    one line an epoch and a trial; 1: Ray's status tables too). Returns the tables and the
+    best config.
+    """
+    if smoke:
+        spec = spec.with_smoke()
+    if max_concurrent is not None:
+        spec = replace(spec, max_concurrent=max_concurrent)
+    if gpus_per_trial is not None:
+        spec = replace(spec, gpus_per_trial=float(gpus_per_trial))
+    name = name or (f"{spec.name}_smoke" if spec.is_smoke else spec.name)
+    if mlflow_uri:  # absolute, so a resume from another folder finds the same store
+        from imbtrain.tune.mlflow_log import normalize_tracking_uri
+
+        mlflow_uri = normalize_tracking_uri(mlflow_uri)
+    exp_dir = study_dir(storage, name)
+    _check_study_dir(exp_dir, resume)
+    logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
+    init_ray(address)
+    check_resources(spec, address)
+    if resume:
+        print(f"resuming study {name} in {exp_dir}", flush=True)
+        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial)
+        meta = _read_study_file(exp_dir)  # what the study started with, not today's file
+        tuner = restore_tuner(spec, exp_dir)
+    else:
+        meta = _write_study_file(spec, exp_dir, mlflow_uri)
+        print(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
+              f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
+              f"writing to {exp_dir}", flush=True)
+        callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode,
+                                        spec.epochs)]
+        tuner = make_tuner(spec, exp_dir, callbacks + ([logger] if logger else []), verbose)
+    # Checkpoints of short epochs force frequent experiment snapshots, which is what a
+    # --resume after a crash needs; Ray warns about it each time.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    tuner.fit()
+    return finish_study(exp_dir, meta.get("mlflow_uri"), meta["metric"], meta["mode"])
+
+
+def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
+                        gpus_per_trial: float | None) -> None:
+    """A resumed study keeps the settings it started with (Tune restores them from
+    tuner.pkl); say so when the command line asks for others."""
+    ignored = [f for f, v in (("--max-concurrent", max_concurrent),
+                              ("--gpus-per-trial", gpus_per_trial)) if v is not None]
+    recorded = _read_study_file(exp_dir).get("mlflow_uri")
+    if mlflow_uri and recorded and _same_uri(mlflow_uri, recorded) is False:
+        ignored.append(f"--mlflow-uri (it keeps logging to {recorded})")
+    if ignored:
+        print(f"note: a resumed study keeps its settings; ignored: {', '.join(ignored)}",
+              flush=True)
+
+
+def _same_uri(a: str, b: str) -> bool:
+    from imbtrain.tune.mlflow_log import normalize_tracking_uri
+
+    try:
+        return normalize_tracking_uri(a) == normalize_tracking_uri(b)
+    except UserError:
+        return False
+
+
+def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) -> StudyResult:
+    """Write results.parquet, history.parquet and best.yaml; log them to the parent run."""
+    tables = collect(str(exp_dir), metric, mode)
+    write_tables(tables, str(exp_dir))
+    best = None
+    ok = tables.results[tables.results["status"] == "TERMINATED"] if len(tables.results) else []
+    if len(ok) and metric in tables.results:
+        best = best_configs(tables.results, metric, mode)[0]
+        best.save(exp_dir / BEST_FILE)
+    files = [exp_dir / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
+    parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()])
+    failed = int((tables.results["status"] == "ERROR").sum()) if len(tables.results) else 0
+    print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed), "
+          f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
+          + (f", {BEST_FILE}" if best is not None else ""), flush=True)
+    return StudyResult(exp_dir, tables.results, tables.history, best, metric, mode,
+                       mlflow_uri, parent)
+
+
+def log_artifacts(mlflow_uri: str | None, study_name: str, paths: list) -> str | None:
+    """Attach files to the study's MLflow parent run; its id, or None without MLflow."""
+    if not mlflow_uri:
+        return None
+    from imbtrain.tune.mlflow_log import log_study_artifacts
+
+    return log_study_artifacts(mlflow_uri, study_name, paths)

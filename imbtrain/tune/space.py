@@ -1,0 +1,484 @@
+"""Search spaces: `search_spaces/*.yaml` loaded and validated into a `StudySpec`.
+
+A search space is data, not code (DESIGN.md, "Search spaces"). Every key is checked before
+Ray starts; a problem raises `UserError` with one line that names the file and the key:
+
+    search_spaces/x.yaml: knobs.batch_sizes: unknown config key 'batch_sizes'; known: ...
+
+The file (every key optional but `knobs`):
+
+```yaml
+description: one line shown by the study
+base:                          # TrainConfig overrides shared by every trial
+  dataset: mnist5k
+  epochs: 4
+knobs:                         # each key a TrainConfig field, each value one distribution
+  batch_size: {grid: [16, 32, 64, 128]}     # every value, crossed with the other grids
+  sam_rho: {choice: [0.05, 0.1]}            # one drawn per sample
+  lr: {loguniform: [0.01, 0.3]}             # [lo, hi), log scale
+  smoothing_eps: {uniform: [0.0, 0.2]}      # [lo, hi)
+  warmup_epochs: {randint: [0, 3]}          # lo..hi, both inclusive (like Optuna)
+train_ratios: [1.0, 0.1, 0.02] # grid axis `train_ratio`
+seeds: [0, 1, 2]               # grid axis `seed` (the training seed, not data_seed)
+searcher: grid                 # or {type: optuna, num_samples: 20, seed: 0}
+scheduler: none                # or {type: asha, grace_period: 1, reduction_factor: 2}
+metric: val_bal_acc            # never a test_ metric: tuning must not see the test split
+mode: max
+resources: {cpus: 1, gpus: 0}  # per trial; gpus may be a fraction
+max_concurrent: 2              # optional cap on trials at once
+smoke:                         # what --smoke changes: base/knobs merged, the rest replaced
+  base: {epochs: 1}
+  train_ratios: [1.0, 0.1]
+  seeds: [0]
+full:                          # what a study script's --full changes (the paper's settings);
+  base: {dataset: cifar10, model: wrn_28_10}   # checked whole once data_dir is given
+```
+
+Searchers. `grid` (Tune's BasicVariantGenerator) crosses every `grid` knob with the train
+ratios and the seeds, and draws the other distributions `num_samples` times per grid point.
+`optuna` (Tune's OptunaSearch, TPE, seeded) draws `num_samples` configs from the knobs;
+TPE needs distributions, so `grid` knobs are refused there (use `choice`), and it tunes at
+one train ratio and one seed (the paper tunes on a validation split at one setting, then
+re-runs the chosen config over seeds: export it and run a grid study of seeds).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imbtrain.config import TrainConfig, check_value
+from imbtrain.errors import UserError
+
+TOP_KEYS = (
+    "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
+    "metric", "mode", "resources", "max_concurrent", "smoke", "full",
+)
+SECTIONS = ("smoke", "full")  # variants of the space: --smoke, and a study script's --full
+SEARCHERS = ("grid", "optuna")
+SCHEDULERS = ("none", "asha")
+# Grid axes handled by their own top-level lists, so they are not knobs.
+AXES = {"train_ratio": "train_ratios", "seed": "seeds"}
+
+
+class SpaceError(UserError):
+    """A search-space file is wrong; the message names the file and the key."""
+
+
+# ---------------------------------------------------------------------------------------
+# Distributions: a registry, one small function each (value list -> Tune domain)
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dist:
+    """How a distribution is checked and turned into a Tune domain."""
+
+    name: str
+    bounds: bool  # True: [lo, hi]; False: a list of values
+    to_tune: Callable[[list], Any]
+
+
+DISTRIBUTIONS: dict[str, Dist] = {}
+
+
+def register_distribution(name: str, bounds: bool):
+    """Decorator: `@register_distribution("uniform", bounds=True)` adds a distribution."""
+
+    def deco(fn: Callable[[list], Any]) -> Callable[[list], Any]:
+        DISTRIBUTIONS[name] = Dist(name, bounds, fn)
+        return fn
+
+    return deco
+
+
+@register_distribution("grid", bounds=False)
+def _grid(values: list):
+    from ray import tune
+
+    return tune.grid_search(values)
+
+
+@register_distribution("choice", bounds=False)
+def _choice(values: list):
+    from ray import tune
+
+    return tune.choice(values)
+
+
+@register_distribution("uniform", bounds=True)
+def _uniform(bounds: list):
+    from ray import tune
+
+    return tune.uniform(bounds[0], bounds[1])
+
+
+@register_distribution("loguniform", bounds=True)
+def _loguniform(bounds: list):
+    from ray import tune
+
+    return tune.loguniform(bounds[0], bounds[1])
+
+
+@register_distribution("randint", bounds=True)
+def _randint(bounds: list):
+    from ray import tune
+
+    # Tune's randint excludes its upper bound; the file's [lo, hi] includes both.
+    return tune.randint(bounds[0], bounds[1] + 1)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One knob: a TrainConfig field, a distribution name and its values or bounds."""
+
+    key: str
+    dist: str
+    values: tuple
+
+    def to_tune(self):
+        return DISTRIBUTIONS[self.dist].to_tune(list(self.values))
+
+
+# ---------------------------------------------------------------------------------------
+# The study spec
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class StudySpec:
+    """A validated search space: everything `run_study` needs, nothing Ray-specific yet."""
+
+    path: str
+    name: str
+    description: str = ""
+    base: dict[str, Any] = field(default_factory=dict)
+    knobs: dict[str, Knob] = field(default_factory=dict)
+    train_ratios: list[float] = field(default_factory=lambda: [1.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    searcher: str = "grid"
+    num_samples: int = 1
+    searcher_seed: int = 0
+    scheduler: str = "none"
+    grace_period: int = 1
+    reduction_factor: int = 2
+    metric: str = "val_bal_acc"
+    mode: str = "max"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
+    is_smoke: bool = False
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of every trial (ASHA's max_t): the base's, else TrainConfig's default."""
+        return int(self.base.get("epochs", TrainConfig().epochs))
+
+    def param_space(self) -> dict[str, Any]:
+        """The Tune param space: the FULL TrainConfig of the base, its knobs replaced by
+        their distributions, and `train_ratio` and `seed` as grid axes.
+
+        Constants ride along in the space so that a trial's config is its complete
+        TrainConfig: MLflow's params, results.parquet's config columns and the trainable
+        all read it from `trial.config`, with no separate base to keep in step.
+        """
+        from ray import tune
+
+        space: dict[str, Any] = TrainConfig(**self.base).to_dict()
+        space.update({k.key: k.to_tune() for k in self.knobs.values()})
+        if self.searcher == "grid":
+            space["train_ratio"] = tune.grid_search(list(self.train_ratios))
+            space["seed"] = tune.grid_search(list(self.seeds))
+        else:  # optuna: one ratio and one seed (checked), passed as constants
+            space["train_ratio"] = self.train_ratios[0]
+            space["seed"] = self.seeds[0]
+        return space
+
+    def num_trials(self) -> int:
+        """How many trials the study runs (grid: grid points x num_samples)."""
+        if self.searcher == "optuna":
+            return self.num_samples
+        grid = math.prod(len(k.values) for k in self.knobs.values() if k.dist == "grid")
+        return grid * len(self.train_ratios) * len(self.seeds) * self.num_samples
+
+    def trial_config(self, config: dict[str, Any]) -> TrainConfig:
+        """The full TrainConfig of one trial: the base, then the trial's sampled values."""
+        return TrainConfig(**{**self.base, **trial_params(config)})
+
+    def with_smoke(self) -> StudySpec:
+        """The spec with its `smoke` section applied (what `--smoke` runs)."""
+        return self if self.is_smoke else self.variant("smoke")
+
+    def variant(self, section: str | None = None,
+                base: dict[str, Any] | None = None) -> StudySpec:
+        """The spec with a section (`smoke` or `full`) applied, then `base` overrides (e.g.
+        a study script's --dataset and --data-dir), validated again."""
+        raw = merge_section(self._raw, self.sections.get(section, {}) if section else {})
+        if base:
+            raw["base"] = {**(raw.get("base") or {}), **base}
+        where = f"{section}." if section else ""
+        spec = _parse(raw, self.path, self.name, where=where)
+        spec.sections = self.sections
+        spec.is_smoke = self.is_smoke or section == "smoke"
+        return spec
+
+
+def trial_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's config without Tune's own keys (e.g. `__trial_index__`)."""
+    return {k: v for k, v in config.items() if not k.startswith("__")}
+
+
+def merge_section(raw: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with a section applied: `base` and `knobs` merged key by key, the rest replaced
+    (`smoke`: what --smoke changes; `full`: the paper's settings)."""
+    out = copy.deepcopy(raw)
+    for key in SECTIONS:
+        out.pop(key, None)
+    for key, value in section.items():
+        if key in ("base", "knobs") and isinstance(value, dict):
+            out[key] = {**(out.get(key) or {}), **value}
+        else:
+            out[key] = value
+    return out
+
+
+def load_space(path: str | Path, name: str | None = None) -> StudySpec:
+    """Read and validate a search-space file (and its smoke section) into a `StudySpec`."""
+    path = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise SpaceError(f"{path}: no such search-space file (see search_spaces/*.yaml)")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpaceError(f"{path}: {line}invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{path}: expected a mapping of keys ({', '.join(TOP_KEYS)})")
+    spec = _parse(raw, path, name or p.stem)
+    spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
+    if "full" in spec.sections:  # keys and values now; combinations once data_dir is known
+        _parse(merge_section(raw, spec.sections["full"]), path, spec.name, where="full.",
+               combinations=False)
+    return spec
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing: one function per section; each raises SpaceError naming file and key
+# ---------------------------------------------------------------------------------------
+
+def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
+           combinations: bool = True) -> StudySpec:
+    def fail(key: str, msg: str) -> SpaceError:
+        return SpaceError(f"{path}: {where}{key}: {msg}")
+
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        raise fail(unknown[0], f"unknown key; allowed: {', '.join(TOP_KEYS)}")
+    spec = StudySpec(path=path, name=name, description=str(raw.get("description") or ""))
+    spec._raw = raw
+    spec.base = _parse_base(raw.get("base") or {}, fail)
+    spec.knobs = _parse_knobs(raw.get("knobs"), fail)
+    spec.train_ratios = _parse_axis(raw, "train_ratios", "train_ratio", spec.base, fail)
+    spec.seeds = _parse_axis(raw, "seeds", "seed", spec.base, fail)
+    _parse_searcher(raw.get("searcher", "grid"), spec, fail)
+    _parse_scheduler(raw.get("scheduler", "none"), spec, fail)
+    _parse_metric(raw, spec, fail)
+    _parse_resources(raw.get("resources") or {}, spec, fail)
+    spec.max_concurrent = _positive_int_or_none(raw.get("max_concurrent"), "max_concurrent", fail)
+    for key in SECTIONS:
+        section = raw.get(key) or {}
+        if not isinstance(section, dict):
+            raise fail(key, f"expected a mapping of the top-level keys {key} changes")
+        inner = sorted(set(section) & set(SECTIONS))
+        if inner:
+            raise fail(f"{key}.{inner[0]}", "a section cannot hold another")
+        if section:
+            spec.sections[key] = section
+    if combinations:
+        _check_trial_configs(spec, fail)
+    return spec
+
+
+def _check(key: str, value: Any, label: str, fail) -> Any:
+    """`check_value`, with the file and the key in front of its message."""
+    try:
+        return check_value(key, value)
+    except UserError as e:
+        raise fail(label, str(e)) from None
+
+
+def _known_key(key: str, label: str, fail) -> None:
+    """Reject a key TrainConfig does not have, with the nearest known ones."""
+    known = [f.name for f in fields(TrainConfig)]
+    if key not in known:
+        near = difflib.get_close_matches(str(key), known, n=2)
+        hint = f"did you mean {' or '.join(near)}? " if near else ""
+        raise fail(label, f"unknown config key; {hint}known: {', '.join(known)}")
+
+
+def _parse_base(base: Any, fail) -> dict[str, Any]:
+    if not isinstance(base, dict):
+        raise fail("base", "expected a mapping of TrainConfig keys to values")
+    out = {}
+    for key, value in base.items():
+        _known_key(key, f"base.{key}", fail)
+        out[key] = _check(key, value, f"base.{key}", fail)
+    return out
+
+
+def _parse_knobs(knobs: Any, fail) -> dict[str, Knob]:
+    if not isinstance(knobs, dict) or not knobs:
+        raise fail("knobs", "expected a mapping of TrainConfig keys to distributions, "
+                            "e.g. batch_size: {grid: [16, 32]}")
+    return {key: _parse_knob(key, spec, fail) for key, spec in knobs.items()}
+
+
+def _parse_knob(key: str, spec: Any, fail) -> Knob:
+    label = f"knobs.{key}"
+    if key in AXES:
+        raise fail(label, f"list {key} values under the top-level key {AXES[key]!r}")
+    _known_key(key, label, fail)
+    allowed = ", ".join(DISTRIBUTIONS)
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise fail(label, f"expected one distribution, e.g. {{grid: [..]}}; allowed: {allowed}")
+    (dist, values), = spec.items()
+    if dist not in DISTRIBUTIONS:
+        raise fail(label, f"unknown distribution {dist!r}; allowed: {allowed}")
+    if not isinstance(values, list) or not values:
+        raise fail(f"{label}.{dist}", "expected a non-empty list")
+    checked = [_check(key, v, f"{label}.{dist}", fail) for v in values]
+    if DISTRIBUTIONS[dist].bounds:
+        # Bounds as written (valid values, checked above): randint's must stay integers
+        # even for a float field such as warmup_epochs.
+        _check_bounds(dist, values, f"{label}.{dist}", fail)
+        checked = values
+    elif len(set(map(repr, checked))) != len(checked):
+        raise fail(f"{label}.{dist}", f"values repeat: {values}")
+    return Knob(key, dist, tuple(checked))
+
+
+def _check_bounds(dist: str, b: list, label: str, fail) -> None:
+    if len(b) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in b):
+        raise fail(label, f"expected two numbers [lo, hi], got {b}")
+    lo, hi = b
+    if dist == "randint" and not all(isinstance(x, int) for x in b):
+        raise fail(label, f"randint needs integers [lo, hi], got {b}")
+    if (dist == "randint" and lo > hi) or (dist != "randint" and not lo < hi):
+        raise fail(label, f"lo must be below hi, got {b}")
+    if dist == "loguniform" and lo <= 0:
+        raise fail(label, f"loguniform needs 0 < lo, got {b}")
+
+
+def _parse_axis(raw: dict, key: str, field_name: str, base: dict, fail) -> list:
+    if key not in raw:
+        return [base.get(field_name, getattr(TrainConfig(), field_name))]
+    values = raw[key]
+    if not isinstance(values, list) or not values:
+        raise fail(key, f"expected a non-empty list of {field_name} values")
+    checked = [_check(field_name, v, key, fail) for v in values]
+    if len(set(checked)) != len(checked):
+        raise fail(key, f"values repeat: {values}")
+    return checked
+
+
+def _section(value: Any, key: str, allowed: tuple[str, ...], fail) -> tuple[str, dict]:
+    """`name` or `{type: name, ...}` -> (name, options)."""
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict) or "type" not in value:
+        raise fail(key, f"expected one of {', '.join(allowed)} or {{type: ..., ...}}")
+    opts = dict(value)
+    kind = opts.pop("type")
+    if kind not in allowed:
+        raise fail(f"{key}.type", f"unknown {key} {kind!r}; allowed: {', '.join(allowed)}")
+    return kind, opts
+
+
+def _options(opts: dict, allowed: dict[str, type], key: str, fail) -> dict:
+    for k, v in opts.items():
+        if k not in allowed:
+            raise fail(f"{key}.{k}", f"unknown option; allowed: {', '.join(allowed) or 'none'}")
+        if not isinstance(v, allowed[k]) or isinstance(v, bool) or v < 1 - (k == "seed"):
+            raise fail(f"{key}.{k}", f"expected a positive integer, got {v!r}")
+    return opts
+
+
+def _parse_searcher(value: Any, spec: StudySpec, fail) -> None:
+    kind, opts = _section(value, "searcher", SEARCHERS, fail)
+    opts = _options(opts, {"num_samples": int, "seed": int}, "searcher", fail)
+    spec.searcher = kind
+    spec.num_samples = opts.get("num_samples", 1 if kind == "grid" else 20)
+    spec.searcher_seed = opts.get("seed", 0)
+    if kind == "optuna":
+        grids = [k.key for k in spec.knobs.values() if k.dist == "grid"]
+        if grids:
+            raise fail(f"knobs.{grids[0]}", "optuna samples distributions; use choice, not grid")
+        for key in ("train_ratios", "seeds"):
+            if len(getattr(spec, key)) != 1:
+                raise fail(key, "optuna tunes at one value; use searcher grid to cross several")
+
+
+def _parse_scheduler(value: Any, spec: StudySpec, fail) -> None:
+    kind, opts = _section(value, "scheduler", SCHEDULERS, fail)
+    allowed = {"grace_period": int, "reduction_factor": int} if kind == "asha" else {}
+    opts = _options(opts, allowed, "scheduler", fail)
+    spec.scheduler = kind
+    spec.grace_period = opts.get("grace_period", 1)
+    spec.reduction_factor = opts.get("reduction_factor", 2)
+    if kind == "asha" and spec.reduction_factor < 2:
+        raise fail("scheduler.reduction_factor", "ASHA needs a reduction factor of 2 or more")
+
+
+def _parse_metric(raw: dict, spec: StudySpec, fail) -> None:
+    metric = raw.get("metric", spec.metric)
+    if not isinstance(metric, str) or not metric.startswith(("val_", "train_")):
+        raise fail("metric", f"expected a val_ (or train_) metric such as val_bal_acc, got "
+                             f"{metric!r}; tuning on the test split would leak it")
+    mode = raw.get("mode", "max")
+    if mode not in ("max", "min"):
+        raise fail("mode", f"expected max or min, got {mode!r}")
+    spec.metric, spec.mode = metric, mode
+
+
+def _parse_resources(res: Any, spec: StudySpec, fail) -> None:
+    if not isinstance(res, dict):
+        raise fail("resources", "expected {cpus: N, gpus: F}")
+    for key in res:
+        if key not in ("cpus", "gpus"):
+            raise fail(f"resources.{key}", "unknown key; allowed: cpus, gpus")
+    cpus, gpus = res.get("cpus", 1), res.get("gpus", 0)
+    for key, v, lo in (("cpus", cpus, 0.0), ("gpus", gpus, 0.0)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < lo or (
+                key == "cpus" and v == 0):
+            raise fail(f"resources.{key}", f"expected a number >= 0 (cpus > 0), got {v!r}")
+    spec.cpus_per_trial, spec.gpus_per_trial = float(cpus), float(gpus)
+
+
+def _positive_int_or_none(v: Any, key: str, fail) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise fail(key, f"expected a positive integer, got {v!r}")
+    return v
+
+
+def _check_trial_configs(spec: StudySpec, fail) -> None:
+    """Build the TrainConfig of each train ratio with the first value of every knob, so
+    that a combination TrainConfig rejects (not a single value) fails before Ray starts."""
+    first = {k.key: k.values[0] for k in spec.knobs.values()}
+    for r in spec.train_ratios:
+        try:
+            spec.trial_config({**first, "train_ratio": r, "seed": spec.seeds[0]})
+        except UserError as e:
+            raise fail("base", str(e)) from None
+

@@ -1,0 +1,364 @@
+"""Studies end to end: real Ray, real MLflow sqlite, the real CLI, tiny budgets.
+
+- a study killed with SIGKILL mid-way, then `--resume`: every trial exactly once in
+  results.parquet and in MLflow;
+- a real two-node Ray cluster on this machine (`ray start` head + a second node), a study
+  through `--address`: trials ran on both nodes;
+- in-process (one shared `ray.init` for this module): the smoke study's tables, best.yaml and
+  MLflow runs; export then train the exported config; Optuna + ASHA with its Optuna storage.
+
+The subprocess tests come first, so the module's own Ray instance (started by the fixture of
+the later tests) is not running beside theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from imbtrain.tune.results import HISTORY_FILE, RESULTS_FILE
+
+PY = sys.executable
+RAY = str(Path(PY).with_name("ray"))
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+       "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+
+SPACE = """
+base: {dataset: digits, model: mlp, epochs: 3}
+knobs:
+  batch_size: {grid: [32, 128]}
+train_ratios: [1.0, 0.1]
+seeds: [0, 1]
+resources: {cpus: 1}
+smoke:
+  base: {epochs: 2}
+"""
+
+
+def write_space(path: Path, text: str = SPACE) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def study_cmd(space: Path, tmp: Path, *extra: str) -> list[str]:
+    return [PY, "-m", "imbtrain.cli", "study", str(space), "--storage", str(tmp / "runs"),
+            "--mlflow-uri", f"sqlite:///{tmp / 'mlflow.db'}", *extra]
+
+
+def mlflow_trial_runs(db: Path, study: str) -> tuple[list, list]:
+    """(parent runs, trial runs) of a study in an MLflow sqlite store."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string=f"tags.`imbtrain.study` = '{study}'")
+    parents = [r for r in runs if r.data.tags.get("imbtrain.run_kind") == "study"]
+    trials = [r for r in runs if r.data.tags.get("imbtrain.run_kind") == "trial"]
+    return parents, trials
+
+
+def metric_steps(db: Path, run_id: str, key: str = "val_bal_acc") -> list[int]:
+    from mlflow import MlflowClient
+
+    history = MlflowClient(f"sqlite:///{db}").get_metric_history(run_id, key)
+    return sorted(m.step for m in history)
+
+
+def stop_group(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 20.0) -> None:
+    """Signal the process group this test started (its own session), then make sure it is
+    gone. Never `ray stop`: that would stop every Ray instance of this user."""
+    for s in (sig, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, s)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if s == sig and sig != signal.SIGKILL:
+            time.sleep(1.0)  # children of a node exit after its `ray start --block` parent
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the group (Ray's agents)
+    except ProcessLookupError:
+        pass
+
+
+# ================================================================ SIGKILL, then --resume
+
+
+def test_resume_after_sigkill_runs_every_trial_exactly_once(tmp_path):
+    space = write_space(tmp_path / "kill.yaml", SPACE + "max_concurrent: 1\n")
+    proc = subprocess.Popen(study_cmd(space, tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV, cwd=tmp_path,
+                            start_new_session=True)
+    seen = []
+    try:
+        for line in proc.stdout:  # kill the driver once the first trial has finished
+            seen.append(line)
+            if " finished " in line:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop_group(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    study = tmp_path / "runs" / "kill"
+    assert (study / "tuner.pkl").is_file() and not (study / RESULTS_FILE).exists()
+
+    done = subprocess.run(study_cmd(space, tmp_path, "--resume"), capture_output=True,
+                          text=True, env=ENV, cwd=tmp_path, timeout=300,
+                          start_new_session=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    res = pd.read_parquet(study / RESULTS_FILE)
+    assert len(res) == 8 and res["trial_id"].is_unique
+    assert (res["status"] == "TERMINATED").all() and (res["epochs_run"] == 3).all()
+    grid = {(b, r, s) for b in (32, 128) for r in (1.0, 0.1) for s in (0, 1)}
+    got = set(zip(res["config/batch_size"], res["config/train_ratio"], res["config/seed"],
+                  strict=True))
+    assert got == grid
+    hist = pd.read_parquet(study / HISTORY_FILE)
+    assert sorted(hist.groupby("trial_id")["epoch"].apply(tuple).unique()) == [(1, 2, 3)]
+
+    parents, trials = mlflow_trial_runs(tmp_path / "mlflow.db", "kill")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    ids = [r.data.tags["imbtrain.trial_id"] for r in trials]
+    assert sorted(ids) == sorted(res["trial_id"])  # one run a trial, none twice
+    for run in trials:
+        assert run.info.status == "FINISHED"
+        assert metric_steps(tmp_path / "mlflow.db", run.info.run_id) == [1, 2, 3]
+
+
+# ================================================================ two nodes, --address
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(args: list[str], temp_dir: str) -> subprocess.Popen:
+    # --block keeps `ray start` in the foreground: stopping its process group stops exactly
+    # this node. A short temp dir of its own keeps the socket paths short and keeps the
+    # cluster's address out of /tmp/ray, where another `ray.init()` would find it.
+    return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats",
+                             f"--temp-dir={temp_dir}", "--object-store-memory=100000000",
+                             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ENV, start_new_session=True)
+
+
+def wait_for_nodes(address: str, n: int, timeout: float = 90.0) -> list[str]:
+    code = textwrap.dedent(f"""
+        import time, ray
+        ray.init(address="{address}", log_to_driver=False)
+        end = time.time() + {timeout}
+        while time.time() < end:
+            alive = [x["NodeID"] for x in ray.nodes() if x["Alive"]]
+            if len(alive) >= {n}:
+                print(" ".join(alive)); break
+            time.sleep(0.5)
+    """)
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=ENV,
+                         timeout=timeout + 30)
+    ids = out.stdout.split()
+    assert len(ids) >= n, out.stderr[-2000:]
+    return ids
+
+
+# Trials of several seconds each: a node's first worker takes seconds to start, and with
+# reuse_actors a warm actor on one node would take over trials of a few milliseconds.
+CLUSTER_SPACE = """
+base: {dataset: mnist5k, model: cnn, epochs: 2}
+knobs:
+  batch_size: {grid: [64]}
+seeds: [0, 1, 2, 3]
+resources: {cpus: 1}
+"""
+
+
+def test_study_on_a_two_node_cluster_uses_both_nodes(tmp_path):
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    temp_head = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    temp_node = tempfile.mkdtemp(prefix="rn", dir="/tmp")
+    head = start_node(["--head", f"--port={port}", "--num-cpus=1", "--num-gpus=0",
+                       "--include-dashboard=false", "--node-ip-address=127.0.0.1",
+                       '--resources={"head_node": 1}'], temp_head)
+    node = None
+    try:
+        time.sleep(2.0)
+        node = start_node([f"--address={address}", "--num-cpus=1", "--num-gpus=0",
+                           "--node-ip-address=127.0.0.1", '--resources={"second_node": 1}'],
+                          temp_node)
+        node_ids = wait_for_nodes(address, 2)
+        space = write_space(tmp_path / "cluster.yaml", CLUSTER_SPACE)
+        run = subprocess.run(study_cmd(space, tmp_path, "--address", address),
+                             capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                             timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    finally:
+        for proc in (node, head):
+            if proc is not None:
+                stop_group(proc)
+        for d in (temp_head, temp_node):
+            shutil.rmtree(d, ignore_errors=True)
+    res = pd.read_parquet(tmp_path / "runs" / "cluster" / RESULTS_FILE)
+    assert len(res) == 4 and (res["status"] == "TERMINATED").all()
+    assert set(res["node_id"]) == set(node_ids)  # trials ran on both nodes
+    assert res["node_id"].nunique() == 2
+
+
+# ================================================================ in-process studies
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    old = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only (DESIGN.md)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = old
+
+
+@pytest.fixture(scope="module")
+def smoke_study(ray_session, tmp_path_factory):
+    from imbtrain.tune.runner import run_study
+    from imbtrain.tune.space import load_space
+
+    tmp = tmp_path_factory.mktemp("smoke")
+    spec = load_space(write_space(tmp / "tiny.yaml"))
+    result = run_study(spec, storage=str(tmp / "runs"), smoke=True,
+                       mlflow_uri=f"sqlite:///{tmp / 'mlflow.db'}")
+    return tmp, result
+
+
+def test_smoke_study_writes_its_tables(smoke_study):
+    from imbtrain.config import TrainConfig, load_config
+    from imbtrain.data import build_data
+
+    tmp, result = smoke_study
+    study = tmp / "runs" / "tiny_smoke"
+    assert result.path == study
+    res = pd.read_parquet(study / RESULTS_FILE)
+    hist = pd.read_parquet(study / HISTORY_FILE)
+    assert len(res) == 8 and res["trial_id"].is_unique
+    assert (res["status"] == "TERMINATED").all() and res["error"].isna().all()
+    assert (res["epochs_run"] == 2).all() and (res["time_total_s"] > 0).all()
+    assert set(res["config/batch_size"]) == {32, 128}
+    assert (res["config/epochs"] == 2).all() and (res["config/model"] == "mlp").all()
+    assert {f"config/{k}" for k in TrainConfig().to_dict()} <= set(res.columns)
+    assert res["trial_name"].str.match(r"digits_r(1|0\.1)_bs(32|128)_mlp_s[01]$").all()
+    # train counts: those of the trial's data
+    for _, row in res.iterrows():
+        cfg = TrainConfig(dataset="digits", train_ratio=row["config/train_ratio"])
+        assert list(row["train_counts"]) == build_data(cfg).train_counts
+    # history: one row a trial-epoch; final metrics are the last epoch's, best/ the best's
+    assert len(hist) == 16 and set(hist["epoch"]) == {1, 2}
+    for tid, h in hist.groupby("trial_id"):
+        row = res.set_index("trial_id").loc[tid]
+        assert row["val_bal_acc"] == h.loc[h["epoch"] == 2, "val_bal_acc"].item()
+        best = h.loc[h["val_bal_acc"].idxmax()]
+        assert row["best/val_bal_acc"] == best["val_bal_acc"]
+        assert row["best/epoch"] == best["epoch"]
+        assert row["best/test_acc"] == best["test_acc"]
+    assert {"cdnv", "ncc_acc_test"} <= set(res.columns)  # final-only metrics, last result
+    # best.yaml: the configuration with the best mean val_bal_acc over its two seeds
+    means = res.groupby(["config/batch_size", "config/train_ratio"])["val_bal_acc"].mean()
+    bs, ratio = means.idxmax()
+    best = load_config(study / "best.yaml")
+    assert (best.batch_size, best.train_ratio, best.seed, best.epochs) == (bs, ratio, 0, 2)
+    assert yaml.safe_load((study / "study.yaml").read_text())["num_trials"] == 8
+
+
+def test_smoke_study_is_in_mlflow(smoke_study):
+    from mlflow import MlflowClient
+
+    from imbtrain.config import TrainConfig
+
+    tmp, result = smoke_study
+    db = tmp / "mlflow.db"
+    parents, trials = mlflow_trial_runs(db, "tiny_smoke")
+    assert len(parents) == 1 and len(trials) == 8
+    parent = parents[0]
+    assert result.mlflow_parent_run_id == parent.info.run_id
+    res = pd.read_parquet(result.path / RESULTS_FILE).set_index("trial_id")
+    for run in trials:
+        tags, params = run.data.tags, run.data.params
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        row = res.loc[tags["imbtrain.trial_id"]]
+        assert params["batch_size"] == str(row["config/batch_size"])
+        assert params["model"] == "mlp" and len(params) == len(TrainConfig().to_dict())
+        assert tags["imbtrain.train_ratio"] == str(row["config/train_ratio"])
+        assert metric_steps(db, run.info.run_id) == [1, 2]
+    names = {a.path for a in MlflowClient(f"sqlite:///{db}").list_artifacts(
+        parent.info.run_id)}
+    assert {"results.parquet", "history.parquet", "best.yaml"} <= names
+
+
+def test_export_then_train_the_exported_config(smoke_study, tmp_path, capsys):
+    from imbtrain.cli import main
+    from imbtrain.config import load_config
+
+    _, result = smoke_study
+    out = tmp_path / "best.yaml"
+    assert main(["export", str(result.path), "--out", str(out)]) == 0
+    assert load_config(out) == load_config(result.path / "best.yaml")
+    assert main(["export", str(result.path), "--top", "2", "--out", str(out)]) == 0
+    first, second = load_config(tmp_path / "best_1.yaml"), load_config(tmp_path / "best_2.yaml")
+    assert first == load_config(out) and second != first
+    assert main(["train", "--config", str(out), "--out", str(tmp_path / "final")]) == 0
+    metrics = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_acc"] <= 1.0
+    assert load_config(tmp_path / "final" / "config.yaml") == load_config(out)
+    capsys.readouterr()
+
+
+def test_optuna_with_asha_keeps_its_optuna_study(ray_session, tmp_path):
+    import optuna
+
+    from imbtrain.tune.runner import run_study
+    from imbtrain.tune.space import load_space
+
+    spec = load_space(write_space(tmp_path / "opt.yaml", """
+        base: {dataset: digits, model: mlp, epochs: 4, train_ratio: 0.1}
+        knobs:
+          lr: {loguniform: [0.001, 0.5]}
+          batch_size: {choice: [32, 64]}
+        searcher: {type: optuna, num_samples: 4, seed: 0}
+        scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+        max_concurrent: 2
+    """))
+    result = run_study(spec, storage=str(tmp_path / "runs"), mlflow_uri=None)
+    res = result.results
+    assert len(res) == 4 and (res["status"] == "TERMINATED").all()
+    assert (res["config/train_ratio"] == 0.1).all()
+    assert res["epochs_run"].between(1, 4).all()
+    assert (res["epochs_run"] < 4).any()  # ASHA stopped a trial at a rung (1 or 2 epochs)
+    assert res["config/lr"].between(0.001, 0.5).all() and res["config/lr"].nunique() == 4
+    study = optuna.load_study(study_name="opt",
+                              storage=f"sqlite:///{result.path / 'optuna.db'}")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4
+    assert sorted(t.params["lr"] for t in done) == pytest.approx(sorted(res["config/lr"]))
+    importance = optuna.importance.get_param_importances(study)
+    assert set(importance) == {"lr", "batch_size"}
