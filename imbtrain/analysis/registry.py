@@ -1,0 +1,181 @@
+"""The registry of analyses, and `run_analysis`, which re-draws them for a finished study.
+
+An analysis is a function
+
+    fn(results: DataFrame, history: DataFrame, out_dir: Path, **options) -> list[Path]
+
+from a study's results.parquet and history.parquet (`imbtrain.tune.results`) to the files it
+wrote in `out_dir` (PNG figures, Parquet and Markdown tables), registered under its kind:
+
+    @register_analysis("variance")
+    def variance_analysis(results, history, out_dir, knob="augment", ...): ...
+
+It raises `UserError` when the study lacks what it needs (a column, a knob value), saying
+what is missing. `imbtrain analyze RESULTS_DIR --kind K` calls `run_analysis`.
+
+A study script records the analyses it drew, with their options, in `analyses.yaml` beside
+results.parquet (`record_analyses`), so that `imbtrain analyze RESULTS_DIR` alone re-draws
+exactly those.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from imbtrain.errors import UserError
+
+Analysis = Callable[..., list[Path]]
+ANALYSES: dict[str, Analysis] = {}
+"""kind -> analysis function (filled by the modules of imbtrain.analysis on import)."""
+
+ANALYSES_FILE = "analyses.yaml"  # {kind: {option: value}} a study drew, beside its tables
+
+
+def register_analysis(kind: str) -> Callable[[Analysis], Analysis]:
+    """Register `fn` as the analysis `kind` (`imbtrain analyze --kind <kind>`)."""
+
+    def decorator(fn: Analysis) -> Analysis:
+        if kind in ANALYSES:
+            raise ValueError(f"analysis {kind!r} is registered twice")
+        ANALYSES[kind] = fn
+        return fn
+
+    return decorator
+
+
+def analysis_options(kind: str) -> dict[str, Any]:
+    """The options of analysis `kind` and their defaults (`inspect.Parameter.empty` for a
+    required one)."""
+    params = list(inspect.signature(ANALYSES[kind]).parameters.values())[3:]
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY
+            or p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def record_analyses(results_dir: str | Path, drawn: dict[str, dict[str, Any]]) -> Path:
+    """Write `analyses.yaml` ({kind: options}) into the study folder, so that
+    `imbtrain analyze RESULTS_DIR` re-draws those analyses with those options."""
+    unknown = sorted(set(drawn) - set(ANALYSES))
+    if unknown:
+        raise UserError(f"unknown analysis kind(s) {', '.join(unknown)}; kinds: "
+                        f"{', '.join(sorted(ANALYSES))}")
+    path = Path(results_dir) / ANALYSES_FILE
+    path.write_text(yaml.safe_dump({k: _plain(dict(v or {})) for k, v in drawn.items()},
+                                   sort_keys=False))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """Options as YAML's plain types: tuples as lists, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+
+
+def read_tables(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """results.parquet and history.parquet (empty when absent) of a study folder."""
+    from imbtrain.tune.results import HISTORY_FILE, read_results
+
+    results = read_results(str(results_dir))
+    hist = Path(results_dir) / HISTORY_FILE
+    history = pd.read_parquet(hist) if hist.is_file() else pd.DataFrame(
+        columns=["trial_id", "trial_name", "epoch"])
+    return results, history
+
+
+def _options_for(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of `options` that `kind` takes: flat keys any kind takes, and
+    `{kind: {...}}` (or "kind.key") entries for this kind alone."""
+    takes = analysis_options(kind)
+    own = {k: v for k, v in options.items() if k in takes}
+    own.update(options.get(kind) or {})
+    own.update({k.split(".", 1)[1]: v for k, v in options.items()
+                if k.startswith(f"{kind}.")})
+    bad = sorted(set(own) - set(takes))
+    if bad:
+        raise UserError(f"analysis {kind} has no option {', '.join(bad)}; options: "
+                        f"{', '.join(takes) or 'none'}")
+    return own
+
+
+def _check_options(kinds: Iterable[str], options: dict[str, Any]) -> None:
+    """Every flat option must be taken by at least one of the analyses run."""
+    kinds = list(kinds)
+    taken = {name for k in kinds for name in analysis_options(k)}
+    for key, value in options.items():
+        kind = key.split(".", 1)[0] if "." in key else key if isinstance(value, dict) else None
+        if kind is not None:
+            if kind not in ANALYSES:
+                raise UserError(f"option {key}: no analysis kind {kind!r}; kinds: "
+                                f"{', '.join(sorted(ANALYSES))}")
+        elif key not in taken:
+            raise UserError(f"option {key!r} is taken by none of the analyses "
+                            f"{', '.join(kinds)}")
+
+
+def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
+                 options: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, list[Path]]:
+    """Draw the analyses `kinds` of the finished study in `results_dir`; the files written,
+    per kind. Files go to `out_dir` (default: the study folder, beside results.parquet).
+
+    `kinds` None: those recorded in the study's analyses.yaml, else every registered kind,
+    skipping (with a line to `log`) those the study cannot feed. Options: the study's
+    recorded ones, updated by `options`, whose keys are an option name (given to every kind
+    that takes it), `kind.option`, or a kind mapped to a dict of its options. An analysis
+    that needs the study folder itself (importance: optuna.db) takes it as `results_dir`.
+    """
+    from imbtrain import analysis  # noqa: F401  (registers every analysis)
+
+    results_dir = Path(results_dir)
+    recorded = _recorded(results_dir)
+    options = dict(options or {})
+    explicit = kinds is not None
+    kinds = list(kinds) if explicit else (list(recorded) or sorted(ANALYSES))
+    unknown = [k for k in kinds if k not in ANALYSES]
+    if unknown:
+        raise UserError(f"unknown analysis kind(s) {', '.join(unknown)}; kinds: "
+                        f"{', '.join(sorted(ANALYSES))}")
+    _check_options(kinds, options)
+    results, history = read_tables(results_dir)
+    out = Path(out_dir) if out_dir is not None else results_dir
+    written: dict[str, list[Path]] = {}
+    for kind in kinds:
+        opts = {**(recorded.get(kind) or {}), **_options_for(kind, options)}
+        if "results_dir" in analysis_options(kind):
+            opts.setdefault("results_dir", str(results_dir))
+        try:
+            _check_required(kind, opts)
+            written[kind] = ANALYSES[kind](results, history, out, **opts)
+        except UserError as e:
+            if explicit or kind in recorded:
+                raise UserError(f"analysis {kind}: {e}") from e
+            log(f"skipped {kind}: {e}")
+            continue
+        log(f"{kind}: wrote {', '.join(p.name for p in written[kind])} in {out}")
+    return written
+
+
+def _check_required(kind: str, opts: dict[str, Any]) -> None:
+    missing = [k for k, v in analysis_options(kind).items()
+               if v is inspect.Parameter.empty and k not in opts]
+    if missing:
+        raise UserError(f"needs option(s) {', '.join(missing)} (e.g. --option "
+                        f"{kind}.{missing[0]}=...)")
+
+
+def _recorded(results_dir: Path) -> dict[str, dict[str, Any]]:
+    path = results_dir / ANALYSES_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of analysis kind -> options")
+    return {str(k): dict(v or {}) for k, v in data.items()}
