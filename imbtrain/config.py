@@ -424,5 +424,5 @@ def describe(key: str) -> str:
     """The docstring of a config field (the line under it in this file)."""
     _known(key)
     src = inspect.getsource(TrainConfig)
-    m = re.search(rf"^\s+{key}: .*\n\s+\"\"\"(.*?)\"\"\"", src, re.M | re.S)
+    m = re.search(rf"^\s+{key}: [^\n]*\n\s+\"\"\"(.*?)\"\"\"", src, re.M | re.S)
     return " ".join(m.group(1).split()) if m else ""

@@ -41,12 +41,29 @@ def _cifar_root(data_dir: Path, folder: str, marker: str, name: str, layout: str
     raise UserError(f"{name}: no {folder!r} under {root}; expected {layout} {_TV}")
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only what torchvision's CIFAR files hold: dicts, lists, bytes, text,
+    numbers and numpy arrays. Pickle calls whatever a file names, so any other global
+    (os.system, ...) is refused: a crafted data file cannot run code (RELIABILITY.md)."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               *((m, "_reconstruct") for m in ("numpy.core.multiarray",
+                                              "numpy._core.multiarray")),
+               *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric"))}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data "
+                                         "file")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path, name: str, layout: str) -> dict:
     if not path.is_file():
         raise UserError(f"{name}: missing file {path}; expected {layout} {_TV}")
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = _ArrayUnpickler(f, encoding="bytes").load()
     except Exception as e:  # any unpickling failure means "not the pickled layout"
         raise UserError(f"{name}: cannot unpickle {path} ({e}); expected {layout}") from e
     if not isinstance(d, dict):
@@ -67,7 +84,11 @@ def _read_batches(paths: list[Path], label_key: str, name: str, layout: str):
     for p in paths:
         d = _unpickle(p, name, layout)
         data = np.asarray(_key(d, "data", p, name), dtype=np.uint8)
-        labels = np.asarray(_key(d, label_key, p, name), dtype=np.int64)
+        try:
+            labels = np.asarray(_key(d, label_key, p, name), dtype=np.int64)
+        except (TypeError, ValueError):
+            raise UserError(f"{name}: {p} {label_key!r} holds values that are not integer "
+                            "class indices; expected a list of ints 0..K-1") from None
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
             raise UserError(
                 f"{name}: {p} 'data' has shape {data.shape} for {len(labels)} labels; "

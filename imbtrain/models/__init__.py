@@ -32,7 +32,7 @@ from imbtrain.models.registry import (
     register_model,
     register_model_family,
 )
-from imbtrain.models.tabular import model_kwargs
+from imbtrain.models.tabular import create_model_for, model_kwargs
 
 __all__ = [
     "MODELS",
@@ -45,6 +45,7 @@ __all__ = [
     "create_model",
     "known_model_names",
     "model_kwargs",
+    "create_model_for",
     "register_model",
     "register_model_family",
 ]

@@ -25,12 +25,22 @@ from torch import Tensor, nn
 
 from imbtrain.errors import UserError
 from imbtrain.models.base import ImbModel
-from imbtrain.models.registry import register_model, resolve_model
+from imbtrain.models.registry import create_model, register_model, resolve_model
 
 PERIODIC_FREQUENCIES = 48  # k of the periodic embeddings (rtdl_num_embeddings' default)
 
 
 # ================================================================ options from config and data
+
+
+def create_model_for(cfg, data) -> ImbModel:
+    """The model `cfg.model` for this data, with every option the config and data imply.
+
+    The one way the loop, pre-training and M2m's teacher build a model, so a teacher or a
+    pre-trained backbone always has the shapes of the model it serves.
+    """
+    return create_model(cfg.model, data.input_shape, data.num_classes,
+                        **model_kwargs(cfg, data))
 
 
 def model_kwargs(cfg, data) -> dict[str, Any]:
