@@ -2,20 +2,23 @@
 
 Each subcommand is a small `add_<name>(subparsers)` function that registers its arguments and
 its handler; `main` dispatches. Bad input (a `UserError`) prints one line, `error: ...`, and
-exits with status 2 before any output is written.
+exits with status 2 before any output is written; a run that diverges (`DivergedError`, a NaN
+or infinite train loss) prints one line and exits with status 1 (RELIABILITY.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from imbtrain.errors import UserError
+from imbtrain.errors import DivergedError, UserError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -36,7 +39,8 @@ def _config_from_args(args: argparse.Namespace):
 
 
 FINAL_KEYS = ("test_acc", "test_bal_acc", "test_minority_acc", "test_majority_acc",
-              "test_few_acc", "test_med_acc", "test_many_acc", "test_macro_f1", "val_bal_acc")
+              "test_few_acc", "test_med_acc", "test_many_acc", "test_macro_f1", "val_bal_acc",
+              "test_auroc", "test_auprc")
 
 
 # ================================================================ train
@@ -61,21 +65,37 @@ def run_train(args: argparse.Namespace) -> int:
 
     cfg = _config_from_args(args)
     out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"output folder {out} is not empty; choose another --out")
     result = train(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.yaml")
     metrics = {**result.metrics, "train_counts": result.train_counts}
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
-    pd.DataFrame(result.history).to_parquet(out / "history.parquet", index=False)
-    torch.save(result.model.state_dict(), out / "model.pt")
+    with _folder_written_whole(out) as tmp:
+        cfg.save(tmp / "config.yaml")
+        (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
+        pd.DataFrame(result.history).to_parquet(tmp / "history.parquet", index=False)
+        torch.save(result.model.state_dict(), tmp / "model.pt")
     print("final metrics:")
-    for key in FINAL_KEYS:
+    for key in (k for k in FINAL_KEYS if k in result.metrics):
         print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
     print(f"train counts: {result.train_counts}")
     print(f"wrote {out}/config.yaml, metrics.json, history.parquet, model.pt")
     return 0
+
+
+@contextlib.contextmanager
+def _folder_written_whole(out: Path):
+    """A hidden sibling folder to write into, renamed to `out` only when every file is in:
+    a run that fails while writing (a full disk) leaves no half-written `out`."""
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)  # not mkdtemp: its 0700 mode would stay on `out`
+    try:
+        yield tmp
+        os.replace(tmp, out)  # atomic; `out` may exist only as an empty folder
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _jsonable(d: dict) -> dict:
@@ -241,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except DivergedError as e:  # the run failed, not the input: status 1, nothing written
+        print(f"error: {e}; nothing was written (lower lr, or add warmup_epochs)",
+              file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `imbtrain keys | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -25,7 +25,7 @@ from imbtrain.config import TrainConfig
 from imbtrain.data import ImbalancedData, build_data
 from imbtrain.errors import UserError
 from imbtrain.methods.ssl import SSL_OBJECTIVES, JointSSL
-from imbtrain.models import create_model
+from imbtrain.models import create_model_for
 from imbtrain.train import build_optimizer, lr_factor, resolve_device, seed_everything
 
 SCARF_RATE = 0.6  # share of features a vector view corrupts (Bahri et al. 2022's default)
@@ -86,7 +86,7 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     data = build_data(cfg)
-    model = create_model(cfg.model, data.input_shape, data.num_classes)
+    model = create_model_for(cfg, data)
     if cfg.pretrained != "none":
         from imbtrain.pretrained import load_pretrained
 

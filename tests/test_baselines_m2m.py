@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
 from imbtrain.methods.m2m import M2mMethod, seed_weights, teacher_accepts, translate
 from imbtrain.models import create_model
@@ -34,7 +35,8 @@ def cfg(**overrides) -> SimpleNamespace:
     base = dict(method="m2m", epochs=10, batch_size=8, seed=0, model="mlp", m2m_teacher="",
                 m2m_epoch=-1, m2m_beta=0.999, m2m_gamma=0.99, m2m_lambda=0.5, m2m_steps=10,
                 m2m_step_size=0.1, m2m_noise=0.0)
-    return SimpleNamespace(**{**base, **overrides})
+    # Every other field at TrainConfig's default (the teacher is built from the config).
+    return SimpleNamespace(**{**TrainConfig().to_dict(), **base, **overrides})
 
 
 def fake_data(counts: list[int]) -> SimpleNamespace:

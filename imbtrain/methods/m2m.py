@@ -81,16 +81,17 @@ def teacher_accepts(g: nn.Module, x: Tensor, target: Tensor, gamma: float) -> Te
     return probs.gather(1, target[:, None]).squeeze(1) >= gamma
 
 
-def load_teacher(path: str, model_name: str, input_shape: tuple[int, ...],
-                 num_classes: int) -> nn.Module:
-    """The ImbModel `model_name` with the state dict saved at `path` (torch.save of
-    `model.state_dict()`), on the CPU, in eval mode, parameters frozen."""
-    from imbtrain.models import create_model
+def load_teacher(path: str, cfg, data) -> nn.Module:
+    """The ImbModel `cfg.model` for this data with the state dict saved at `path` (torch.save
+    of `model.state_dict()`), on the CPU, in eval mode, parameters frozen."""
+    from imbtrain.models import create_model_for
+
+    model_name, num_classes = cfg.model, data.num_classes
 
     if not os.path.isfile(path):
         raise UserError(f"m2m_teacher {path!r} is not a file; expected the state dict of a "
                         f"{model_name} trained with method=erm on the same data")
-    model = create_model(model_name, input_shape, num_classes)
+    model = create_model_for(cfg, data)
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         model.load_state_dict(state)
@@ -120,8 +121,7 @@ class M2mMethod(Method):
         self.accepted = 0
         self.teacher: nn.Module | None = None
         if cfg.m2m_teacher:
-            self.teacher = load_teacher(cfg.m2m_teacher, cfg.model, tuple(data.input_shape),
-                                        data.num_classes)
+            self.teacher = load_teacher(cfg.m2m_teacher, cfg, data)
 
     def configure_model(self, model: nn.Module) -> nn.Module:
         """Train the ERM teacher here when no `m2m_teacher` was given (one extra training)."""
