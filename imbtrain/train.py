@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from imbtrain.augment import build_augmentation
 from imbtrain.config import TrainConfig
 from imbtrain.data import ImbalancedData, build_data
+from imbtrain.errors import DivergedError, UserError
 from imbtrain.methods import build_method
 from imbtrain.methods.sam import build_stepper
 from imbtrain.methods.sampling import epoch_indices
@@ -56,8 +57,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from imbtrain.errors import UserError
-
         raise UserError("device=cuda but no CUDA device is available; use device=auto or cpu")
     return torch.device(name)
 
@@ -109,9 +108,7 @@ class Run:
         self.train_x, self.train_y = data.train_x.to(dev), data.train_y.to(dev)
         self.splits = {"val": (data.val_x.to(dev), data.val_y.to(dev)),
                        "test": (data.test_x.to(dev), data.test_y.to(dev))}
-        # NHWC on CUDA (tensor cores) and on CPU too: oneDNN's NHWC convolutions and
-        # pooling train the CIFAR ResNets ~1.5x and the cnn ~2x faster on this CPU
-        # (benchmarks/RESULTS.md).
+        # NHWC on CUDA and CPU too (oneDNN trains the cnn 2x faster here; RESULTS.md).
         self.channels_last = cfg.channels_last and data.is_image
         self.model = self._build_model(cfg, data).to(dev)
         m = self.method
@@ -130,6 +127,8 @@ class Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(cfg, s, self.steps_per_epoch))
         cuda = dev.type == "cuda"
+        # eval_batch_size 0 = auto: on a CPU 128 evaluates 2-4x faster than 1024 (RESULTS.md).
+        self.eval_batch = cfg.eval_batch_size or (1024 if cuda else 128)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         if not cuda and self.amp_dtype is not None:
             log(f"precision={cfg.precision} applies on CUDA only; this CPU run uses fp32")
@@ -147,7 +146,7 @@ class Run:
             self.ema = ModelEmaV3(self.model, decay=cfg.ema_decay, use_warmup=True)
         self.forward_model = torch.compile(self.model) if cfg.compile else self.model
         self.epoch, self.history = 0, []
-        self.kept: dict[str, torch.Tensor | None] = {}  # features of the final evaluation
+        self.kept: dict[str, torch.Tensor | None] = {}  # the final evaluation's features
 
     def _build_model(self, cfg: TrainConfig, data: ImbalancedData) -> torch.nn.Module:
         model = create_model(cfg.model, data.input_shape, data.num_classes,
@@ -222,13 +221,22 @@ class Run:
 
 def train_epoch(run: Run) -> dict[str, float]:
     """One pass over the epoch's batches; returns the train metrics of the seen batches."""
-    cfg, dev, K, epoch = run.cfg, run.device, run.K, run.epoch
+    idx = epoch_indices(run.train_y, run.method.sampling(run.epoch))
+    weights = run.method.class_weights(run.epoch)
+    weights = weights.to(run.device, torch.float32) if weights is not None else None
+    conf, loss_sum, seen = epoch_steps(run, idx, weights)
+    train = split_metrics(conf.cpu().numpy(), run.counts, "train",
+                          loss=float(loss_sum) / max(seen, 1))
+    return {**train, "samples": seen}
+
+
+def epoch_steps(run: Run, idx: torch.Tensor, weights: torch.Tensor | None):
+    """The epoch's steps -> (confusion, loss sum, samples); the sums stay on the device, read
+    once by the caller: no host sync between steps on CUDA (tests/test_fast_paths.py)."""
+    cfg, K = run.cfg, run.K
     run.model.train()
-    idx = epoch_indices(run.train_y, run.method.sampling(epoch))
-    weights = run.method.class_weights(epoch)
-    weights = weights.to(dev, torch.float32) if weights is not None else None
-    conf = torch.zeros(K, K, dtype=torch.long, device=dev)
-    loss_sum = torch.zeros((), device=dev)
+    conf = torch.zeros(K, K, dtype=torch.long, device=run.device)
+    loss_sum = torch.zeros((), device=run.device)
     seen = 0
     for step in range(run.steps_per_epoch):
         b = idx[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -240,9 +248,7 @@ def train_epoch(run: Run) -> dict[str, float]:
         run.scheduler.step()
         if run.ema is not None:
             run.ema.update(run.model, step=run.scheduler.last_epoch)
-    train = split_metrics(conf.cpu().numpy(), run.counts, "train",
-                          loss=float(loss_sum) / max(seen, 1))
-    return {**train, "samples": seen}
+    return conf, loss_sum, seen
 
 
 def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None):
@@ -281,10 +287,8 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
                 ww = sample_w.repeat(2) if sample_w is not None else None
                 sw = extra_w.repeat(2) if extra_w is not None else None
             per = run.method.loss(logits, qq)
-            if ww is not None:
-                per = per * ww
-            if sw is not None:
-                per = per * sw
+            for w in (ww, sw):  # class weights t @ w, then the stepper's sample weights
+                per = per * w if w is not None else per
             loss = per.mean()
             if views is not None:
                 half = len(feats) // 2
@@ -307,7 +311,7 @@ def eval_passes(run: Run, x_all: torch.Tensor, head: bool = True):
     logits = head(features) is the model's own forward (ImbModel)."""
     model = run.eval_model()
     model.eval()
-    bs = run.cfg.eval_batch_size
+    bs = run.eval_batch
     for i in range(0, len(x_all), bs):
         with torch.no_grad(), run.autocast():
             f = model.forward_features(run.prepare(run.aug.eval_view(x_all[i:i + bs])))
@@ -324,7 +328,7 @@ def evaluate(run: Run, split: str, keep_features: bool = False) -> dict[str, flo
     conf = torch.zeros(K, K, dtype=torch.long, device=run.device)
     loss_sum = torch.zeros((), device=run.device)
     probs, feats = [], []
-    for (f, logits), y in zip(eval_passes(run, x_all), y_all.split(run.cfg.eval_batch_size),
+    for (f, logits), y in zip(eval_passes(run, x_all), y_all.split(run.eval_batch),
                               strict=True):
         feats += [f] if keep_features else []
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
@@ -338,27 +342,17 @@ def evaluate(run: Run, split: str, keep_features: bool = False) -> dict[str, flo
                          loss=float(loss_sum) / max(len(y_all), 1))
 
 
-def evaluate_splits(run: Run, final: bool) -> dict[str, float]:
-    """val and test metrics; the final evaluation keeps the test features."""
-    return {**evaluate(run, "val"), **evaluate(run, "test", keep_features=final)}
-
-
-def features(run: Run, x_all: torch.Tensor) -> torch.Tensor:
-    return torch.cat([f for f, _ in eval_passes(run, x_all, head=False)]).float().cpu()
-
-
 def collapse_metrics(run: Run) -> dict[str, float]:
-    """Neural-collapse measures of the final model (PAPER.md, Table 4).
+    """Neural-collapse measures of the final model (PAPER.md, Table 4): one forward pass over
+    the train split; the test features are the final evaluation's (the same numbers)."""
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([f for f, _ in eval_passes(run, x, head=False)]).float().cpu()
 
-    One forward pass over the train split; the test features come from the final
-    evaluation when it kept them (the same model and batches: the same numbers).
-    """
     test_x, test_y = run.splits["test"]
-    test_feats = run.kept.get("test")
-    if test_feats is None:  # resumed after the last epoch: no evaluation ran
-        test_feats = features(run, test_x)
-    return neural_collapse(features(run, run.train_x), run.train_y.cpu(),
-                           test_feats, test_y.cpu(), run.counts)
+    test_feats = run.kept.get("test")  # None when resumed after the last epoch
+    test_feats = features(test_x) if test_feats is None else test_feats
+    return neural_collapse(features(run.train_x), run.train_y.cpu(), test_feats, test_y.cpu(),
+                           run.counts)
 
 
 # ================================================================ the loop
@@ -385,7 +379,7 @@ def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report |
         train = train_epoch(run)
         metrics = {"epoch": run.epoch + 1, "lr": run.optimizer.param_groups[0]["lr"], **train}
         last = run.epoch + 1 == cfg.epochs and not run.method.has_final_stage()
-        metrics.update(evaluate_splits(run, final=last))
+        metrics.update({**evaluate(run, "val"), **evaluate(run, "test", keep_features=last)})
         elapsed = time.perf_counter() - start
         metrics["epoch_time_s"] = elapsed
         metrics["samples_per_s"] = metrics.pop("samples") / elapsed
@@ -394,6 +388,8 @@ def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report |
         run.epoch += 1
         run.history.append(metrics)
         log(_summary(metrics))
+        if not math.isfinite(metrics["train_loss"]):
+            raise DivergedError(run.epoch, metrics["train_loss"])
         if report is not None:
             report(metrics, run.state())
     ctx = {"device": run.device, "train_view": run.aug.train_views, "log": log,
@@ -401,7 +397,7 @@ def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report |
     if run.method.has_final_stage():
         before = run.method.passes
         run.method.finish(run.eval_model(), run.data, ctx)
-        metrics = {**metrics, **evaluate_splits(run, final=True)}
+        metrics = {**metrics, **evaluate(run, "val"), **evaluate(run, "test", keep_features=True)}
         metrics["fwd_bwd_passes_final_stage"] = float(run.method.passes - before)
     metrics = {**metrics, **collapse_metrics(run)}
     return TrainResult(metrics, run.history, run.eval_model(), run.counts)

@@ -141,7 +141,8 @@ class AugMix:
 
     def _dirichlet(self, n: int, k: int, device: torch.device) -> Tensor:
         concentration = torch.full((n, k), float(self.alpha), device=device)
-        return torch.distributions.Dirichlet(concentration).sample()
+        # validate_args=False: the check would be a host sync per batch on CUDA.
+        return torch.distributions.Dirichlet(concentration, validate_args=False).sample()
 
     def _chain(self, x: Tensor) -> Tensor:
         n, device = x.shape[0], x.device

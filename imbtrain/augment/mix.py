@@ -17,9 +17,14 @@ from imbtrain.augment.registry import register_mix
 
 
 def sample_lambda(alpha: float, device: torch.device) -> Tensor:
-    """lambda ~ Beta(alpha, alpha), a 0-d float32 tensor on `device` (no host sync)."""
-    concentration = torch.tensor(float(alpha), device=device)
-    return torch.distributions.Beta(concentration, concentration).sample()
+    """lambda ~ Beta(alpha, alpha), a 0-d float32 tensor on `device` (no host sync).
+
+    `torch.full` fills on the device, where `torch.tensor(alpha, device=...)` would copy from
+    the host and wait for the stream; argument validation (`bool(valid.all())`) would sync
+    too, and alpha > 0 is checked once by the config.
+    """
+    concentration = torch.full((), float(alpha), device=device)
+    return torch.distributions.Beta(concentration, concentration, validate_args=False).sample()
 
 
 def mix_targets(t: Tensor, perm: Tensor, lam: Tensor) -> Tensor:
