@@ -14,7 +14,7 @@ from imbtrain.errors import UserError
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
     """The options of `imbtrain study` (all but the search-space file)."""
-    from imbtrain.tune.runner import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE
+    from imbtrain.tune.runner import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
 
     p.add_argument("--smoke", action="store_true",
                    help="the seconds-long version: the space's smoke section applied")
@@ -30,11 +30,17 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                         "http://host:port); 'none' turns MLflow logging off")
     p.add_argument("--resume", action="store_true",
                    help="finish an interrupted study: finished trials are kept, the others "
-                        "continue from their last checkpoint")
+                        "continue from their last checkpoint. It unpickles the study's "
+                        "tuner.pkl (Ray's Tuner.restore): resume only studies in storage "
+                        "you own, never a folder someone else can write to")
     p.add_argument("--max-concurrent", type=int, metavar="K",
                    help="at most K trials at once (default: as many as the CPUs hold)")
     p.add_argument("--gpus-per-trial", type=float, metavar="F",
                    help="GPUs a trial asks for, fractions allowed (default: the space's)")
+    p.add_argument("--max-failures", type=int, metavar="N",
+                   help=f"restart a failed trial (an error, a lost node) from its last "
+                        f"checkpoint up to N times before recording it as ERROR (default "
+                        f"{MAX_FAILURES}; 0: never)")
 
 
 def study_kwargs(args: argparse.Namespace) -> dict:
@@ -43,10 +49,13 @@ def study_kwargs(args: argparse.Namespace) -> dict:
         raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if args.max_failures is not None and args.max_failures < 0:
+        raise UserError(f"--max-failures must be 0 or more, got {args.max_failures}")
     uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
-            "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke}
+            "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
+            "max_failures": args.max_failures}
 
 
 def add_study_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +79,8 @@ def run_study_command(args: argparse.Namespace) -> int:
 
 def print_summary(result) -> int:
     """The end of a study: where its files are and the best configuration. Returns the exit
-    status: 1 when a trial failed (its error is in results.parquet and its error.txt)."""
+    status: 1 when a trial failed (its error is in results.parquet and its error.txt); a
+    diverged trial is a result of its settings (listed, status DIVERGED), not a failure."""
     res = result.results
     ok = int((res["status"] == "TERMINATED").sum()) if len(res) else 0
     print(f"study {result.path.name}: {ok}/{len(res)} trials finished; files in {result.path}")
@@ -79,6 +89,8 @@ def print_summary(result) -> int:
         knobs = {k: v for k, v in result.best.to_dict().items() if k != "seed"
                  and f"config/{k}" in res and res[f"config/{k}"].nunique() > 1}
         what = ", ".join(f"{k}={v}" for k, v in knobs.items()) or "the only configuration"
+        variant = _variant_of(res, result.best)
+        what = f"variant {variant} ({what})" if variant else what
         print(f"best configuration by mean {result.metric} over seeds: {what} -> "
               f"{result.path}/best.yaml")
     if result.mlflow_parent_run_id:
@@ -89,7 +101,21 @@ def print_summary(result) -> int:
               f"`mlflow ui --backend-store-uri {uri} --host 127.0.0.1`")
     for row in failed.itertuples():
         print(f"FAILED {row.trial_name} ({row.trial_id}): {row.error}")
+    for row in (res[res["status"] == "DIVERGED"] if len(res) else res).itertuples():
+        print(f"DIVERGED {row.trial_name} ({row.trial_id}): {row.error}")
     return 1 if len(failed) else 0
+
+
+def _variant_of(res, best) -> str | None:
+    """The variant (studies with `variants`) whose trials have the best configuration."""
+    if "variant" not in res.columns:
+        return None
+    same = res["status"] == "TERMINATED"
+    for key, value in best.to_dict().items():
+        if key != "seed" and f"config/{key}" in res.columns:
+            same &= res[f"config/{key}"] == value
+    names = res.loc[same, "variant"].dropna().unique()
+    return str(names[0]) if len(names) else None
 
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:

@@ -22,13 +22,19 @@ Example (what `imbtrain study` does)::
     tuner.fit()
     log_study_artifacts("sqlite:///mlflow.db", "batch_size", ["runs/batch_size/results.parquet"])
 
+FAILURES: an unreachable store fails the study before any trial starts (`check`, one line);
+a store that fails later stops the logging with one warning line, and the study goes on
+(`_never_fails`): results.parquet, not MLflow, is the study's record.
+
 Only `mlflow.MlflowClient` is used (no fluent `mlflow.start_run` global state): a run is
 addressed by its id, and params / metrics go in with `log_batch`, one call per result.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +48,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from ray import tune
 
 from imbtrain.errors import UserError
+from imbtrain.tune.space import VARIANT_KEY
 
 # ---------------------------------------------------------------- tag names (the contract)
 TAG_STUDY = "imbtrain.study"            # on the parent and on every trial run
@@ -52,6 +59,7 @@ TAG_TRIAL_NAME = "imbtrain.trial_name"  # str(trial), also the run's name
 TAG_LAST_STEP = "imbtrain.last_step"    # last epoch logged, so a resume never re-logs one
 TAG_TRIALS_FINISHED = "imbtrain.trials_finished"  # on the parent, at the end of the study
 TAG_TRIALS_FAILED = "imbtrain.trials_failed"
+TAG_VARIANT = "imbtrain.variant"        # a trial's variant, in studies with `variants`
 PARENT_TAG = "mlflow.parentRunId"       # MLflow's own nesting tag (the UI's tree)
 # Config keys copied to tags `imbtrain.<key>` so runs can be filtered without params.
 CONFIG_TAG_KEYS = ("dataset", "train_ratio", "seed", "method")
@@ -67,6 +75,29 @@ HTTP_TIMEOUT_S = 5.0
 MAX_PARAM_LEN = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 PARAMS_PER_BATCH = 100  # MAX_PARAMS_TAGS_PER_BATCH
 METRICS_PER_BATCH = 900  # under MAX_ENTITIES_PER_BATCH (1000) with the step tag
+
+
+def _never_fails(hook):
+    """A Tune hook that cannot end the study: when the store fails mid-study (a server gone
+    down, after MLflow's own retries), one warning line, then the logger stops and the study
+    goes on; results.parquet still gets every trial (RELIABILITY.md). A resumed study (a new
+    logger, unpickled) tries MLflow again."""
+
+    @functools.wraps(hook)
+    def guarded(self, *args, **kwargs):
+        if self._failed is not None:
+            return None
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as e:  # any client or connection error: MLflow is not the record
+            text = str(e).strip()
+            self._failed = text.splitlines()[0][:300] if text else type(e).__name__
+            print(f"warning: MLflow logging to {self.tracking_uri} stopped ({self._failed}); "
+                  "the study goes on and results.parquet will hold every trial",
+                  file=sys.stderr, flush=True)
+            return None
+
+    return guarded
 
 
 class StudyMLflowLogger(tune.Callback):
@@ -109,6 +140,7 @@ class StudyMLflowLogger(tune.Callback):
         self._parent_id: str | None = None
         self._parent_is_new = False
         self._runs: dict[str, list] = {}  # trial_id -> [run_id, last_step or None]
+        self._failed: str | None = None  # why MLflow logging stopped (see `_never_fails`)
 
     def __getstate__(self) -> dict:
         keep = ("tracking_uri", "study_name", "experiment_name", "tags", "resume", "uid")
@@ -186,6 +218,8 @@ class StudyMLflowLogger(tune.Callback):
         for key in CONFIG_TAG_KEYS:
             if key in flat:
                 tags[f"imbtrain.{key}"] = flat[key]
+        if VARIANT_KEY in trial.config:  # a study's named combination of keys (space.py)
+            tags[TAG_VARIANT] = str(trial.config[VARIANT_KEY])
         run = self.client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
         self._log_params(run.info.run_id, flat)
         return run
@@ -200,12 +234,16 @@ class StudyMLflowLogger(tune.Callback):
         self.client.set_terminated(run_id, status=status)
 
     # ------------------------------------------------------------ Tune hooks
+    # Each hook is wrapped by `_never_fails`: MLflow is a copy, results.parquet the record.
+    @_never_fails
     def setup(self, **info) -> None:
         self.open_parent()  # before the first trial starts
 
+    @_never_fails
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._trial_run(trial)
 
+    @_never_fails
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         entry = self._trial_run(trial)
         step = result_step(result)
@@ -222,12 +260,15 @@ class StudyMLflowLogger(tune.Callback):
             self.client.log_batch(entry[0], metrics=items[i:i + METRICS_PER_BATCH], tags=tags)
         entry[1] = step
 
+    @_never_fails
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, "FINISHED")
 
+    @_never_fails
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, "FAILED")
 
+    @_never_fails
     def on_experiment_end(self, trials, **info) -> None:
         """Close the parent: FINISHED when every trial finished, FAILED when one errored,
         KILLED when the study was interrupted (trials left to run; `--resume` goes on)."""

@@ -9,8 +9,11 @@ for any finished or resumed study, on any machine. Files under `<storage>/<name>
 |----------------------|---------------|----------------------------------------------------------|
 | trial_id             | string        | Ray Tune's trial id (the MLflow nested run's tag)        |
 | trial_name           | string        | `TrainConfig.trial_name()`, e.g. mnist5k_r0.1_bs32_s1    |
-| status               | string        | TERMINATED (finished or stopped by ASHA) or ERROR        |
-| error                | string, null  | last line of the trial's error, null when none           |
+| status               | string        | TERMINATED (finished or stopped by ASHA), ERROR, or      |
+|                      |               | DIVERGED (NaN/inf train loss; its `diverged` metric = 1) |
+| error                | string, null  | last line of the trial's error (ERROR), the divergence   |
+|                      |               | (DIVERGED), null when none                               |
+| variant              | string        | the trial's variant (only in studies with `variants`)    |
 | config/<key>         | per field     | every TrainConfig field of the trial (base + sampled)    |
 | <metric>             | double        | final metrics: the trial's last result (val_*, test_*,   |
 |                      |               | train_*, epoch, lr, cdnv, ...), NaN where not reported   |
@@ -122,16 +125,21 @@ def _best_epoch(hist: pd.DataFrame, metric: str, mode: str) -> dict[str, float]:
 def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, Any]:
     """One row of results.parquet (schema in the module docstring)."""
     from imbtrain.config import TrainConfig
-    from imbtrain.tune.space import trial_params
+    from imbtrain.tune.space import trial_label, trial_params, variant_of
 
     cfg = TrainConfig(**trial_params(trial.config))  # the param space holds the full config
     last = trial.last_result or {}
     info = _trial_info(trial)
     error = _error_line(trial) if trial.status == "ERROR" else None
+    status = trial.status
+    if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
+        status, error = "DIVERGED", info.get("error", "training diverged")
     row: dict[str, Any] = {
-        "trial_id": trial.trial_id, "trial_name": cfg.trial_name(),
-        "status": trial.status, "error": error,
+        "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
+        "status": status, "error": error,
     }
+    if variant_of(trial.config) is not None:
+        row["variant"] = variant_of(trial.config)
     row.update({f"config/{k}": v for k, v in cfg.to_dict().items()})
     row.update({k: float(v) for k, v in last.items() if is_metric(k, v)})
     row.update(_best_epoch(hist, metric, mode))
@@ -165,7 +173,8 @@ def collect(exp_dir: str, metric: str, mode: str) -> StudyTables:
 
 
 def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
-    head = ["trial_id", "trial_name", "status", "error"]
+    head = [c for c in ("trial_id", "trial_name", "status", "error", "variant")
+            if c in df.columns]
     cfg = [c for c in df.columns if c.startswith("config/")]
     best = sorted(c for c in df.columns if c.startswith("best/"))
     tail = ["train_counts", "epochs_run", "time_total_s", "node_id", "hostname", "pid"]
@@ -182,7 +191,7 @@ def results_schema(df: pd.DataFrame) -> pa.Schema:
                                                else f.type.__name__, pa.string())
                  for f in fields(TrainConfig)}
     fixed = {"trial_id": pa.string(), "trial_name": pa.string(), "status": pa.string(),
-             "error": pa.string(), "train_counts": pa.list_(pa.int64()),
+             "error": pa.string(), "variant": pa.string(), "train_counts": pa.list_(pa.int64()),
              "epochs_run": pa.int64(), "node_id": pa.string(), "hostname": pa.string(),
              "pid": pa.int64(), **cfg_types}
     return pa.schema([(c, fixed.get(c, pa.float64())) for c in df.columns])
