@@ -20,59 +20,18 @@ to the study's MLflow parent run. Ends by printing what it found and the best co
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from imbtrain.analysis import ANALYSES, record_analyses
-from imbtrain.analysis.sensitivity import sensitivity_curve, sensitivity_markdown
-from imbtrain.errors import UserError
-from imbtrain.tune.cli import add_study_options, print_summary, study_kwargs
-from imbtrain.tune.runner import log_artifacts, run_study
-from imbtrain.tune.space import load_space
+from imbtrain.tune.study_script import StudyScript, sensitivity_study
 
-SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "batch_size.yaml"
 KNOB, BASELINE, METRIC = "batch_size", 128, "test_acc"  # Fig. 1: over batch size 128
-
-
-# ================================================================ setup
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_study_options(p)
-    p.add_argument("--dataset", help="dataset of every trial (default: the space's, mnist5k; "
-                                     "cifar10 with --full)")
-    p.add_argument("--data-dir", help="folder of an on-disk dataset (cifar10, ...)")
-    p.add_argument("--full", action="store_true",
-                   help="the paper's setting: WRN-28-10 on CIFAR, the tuned routine")
-    p.add_argument("--space", default=str(SPACE), help="search-space file (default %(default)s)")
-    return p.parse_args(argv)
-
-
-def study_spec(args: argparse.Namespace):
-    spec = load_space(args.space)
-    base = {k: v for k, v in (("dataset", args.dataset), ("data_dir", args.data_dir)) if v}
-    if args.full:
-        return spec.variant("full", base=base)
-    return spec.variant(None, base=base) if base else spec
+TITLE = "Percent change of test accuracy over batch size 128 (mean ± s.e. over seeds)"
 
 
 # ================================================================ analysis
-
-
-def analyse(result) -> tuple[pd.DataFrame, list[Path]]:
-    """Fig. 1: the sensitivity table as PNG, markdown and parquet in the study folder,
-    recorded in analyses.yaml so that `imbtrain analyze <study>` draws it again."""
-    options = {"knob": KNOB, "baseline": BASELINE, "metric": METRIC,
-               "title": "Percent change of test accuracy over batch size 128 "
-                        "(mean ± s.e. over seeds)"}
-    files = ANALYSES["sensitivity"](result.results, result.history, result.path, **options)
-    record_analyses(result.path, {"sensitivity": options})
-    return sensitivity_curve(result.results, KNOB, BASELINE, METRIC), files
 
 
 def findings(table: pd.DataFrame) -> str:
@@ -103,25 +62,11 @@ def findings(table: pd.DataFrame) -> str:
 
 # ================================================================ main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        kwargs = study_kwargs(args)
-        if args.name is None and args.full:
-            kwargs["name"] = "batch_size_full" + ("_smoke" if args.smoke else "")
-        result = run_study(study_spec(args), **kwargs)
-        table, files = analyse(result)
-        log_artifacts(result.mlflow_uri, result.path.name, files)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print()
-    print(sensitivity_markdown(table))
-    print(findings(table))
-    print(f"wrote {', '.join(f.name for f in files)} in {result.path}")
-    return print_summary(result)
-
+# Fig. 1: the sensitivity table as PNG, markdown and parquet in the study folder, recorded in
+# analyses.yaml so that `imbtrain analyze <study>` draws it again.
+main = StudyScript("batch_size", __doc__,
+                   sensitivity_study(KNOB, BASELINE, findings, METRIC, TITLE),
+                   findings_file=False).main
 
 if __name__ == "__main__":
     sys.exit(main())

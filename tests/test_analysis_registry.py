@@ -52,7 +52,8 @@ def study() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(hist)
 
 
-OPTIONS = {"sensitivity": {"knob": "augment", "baseline": "none"}}
+OPTIONS = {"sensitivity": {"knob": "augment", "baseline": "none"},
+           "sweep": {"knob": "augment", "group": "method", "reference": "erm"}}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_each_analysis_documents_itself(kind):
 
 @pytest.mark.parametrize("module", ["alignment", "architecture", "boundary", "collapse",
                                     "comparison", "correlation", "curation", "fitting",
-                                    "importance", "variance", "sensitivity"])
+                                    "importance", "variance", "sensitivity", "sweep"])
 def test_docstring_examples_run(module):
     mod = importlib.import_module(f"imbtrain.analysis.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

@@ -18,6 +18,7 @@ module with pure table functions and a registered entry point (`ANALYSES`, by ki
 | collapse     | Table 4          | CDNV / NCC per method                            |
 | comparison   | Tables 1, 2, 5   | mean ± se per method, paired t-test vs ERM       |
 | importance   | (beyond paper)   | knob importance: Optuna fANOVA or eta squared    |
+| sweep        | A.5-A.7          | a knob per group vs a reference, paired tests    |
 
 Each kind is the module of the same name.
 
@@ -40,6 +41,7 @@ from imbtrain.analysis import (  # noqa: F401  (each module registers its analys
     curation,
     fitting,
     importance,
+    sweep,
     variance,
 )
 from imbtrain.analysis.alignment import alignment_table, best_train_ratios, misalignment
@@ -73,6 +75,7 @@ from imbtrain.analysis.sensitivity import (
     sensitivity_curve,
     sensitivity_markdown,
 )
+from imbtrain.analysis.sweep import sweep_table
 from imbtrain.analysis.variance import augmentation_variance
 
 __all__ = [
@@ -83,5 +86,5 @@ __all__ = [
     "minority_points", "misalignment", "paired_changes", "paired_test", "parameter_count",
     "pearson", "plot_decision_boundaries", "plot_sensitivity", "record_analyses",
     "register_analysis", "run_analysis", "sensitivity_curve", "sensitivity_markdown", "slope",
-    "variance_importance",
+    "sweep_table", "variance_importance",
 ]

@@ -54,11 +54,13 @@ NUM_CLASSES = {"digits": 10, "mnist5k": 10, "toy2d": 3, "cifar10": 10, "cifar100
 
 
 def architecture_labels(results: pd.DataFrame) -> pd.Series:
-    """`model`, with " w<width>" / " d<depth>" when `model_width` / `model_depth` vary."""
+    """`model`, with " w<width>" / " d<depth>" when `model_width` / `model_depth` vary (and
+    are set: 0 is the model's own default, so "cnn", not "cnn w0 d0")."""
     labels = results[column(results, "model")].astype(str)
     for key, tag in (("model_width", "w"), ("model_depth", "d")):
         if key in varying(results, [key]):
-            labels = labels + f" {tag}" + results[column(results, key)].astype(str)
+            values = results[column(results, key)]
+            labels = labels + values.map(lambda v, t=tag: f" {t}{int(v)}" if v else "")
     return labels.rename("architecture")
 
 

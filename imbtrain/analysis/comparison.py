@@ -105,7 +105,7 @@ def method_comparison(results: pd.DataFrame, metrics=METRICS, baseline: str = "e
     per_seed = df.groupby([*by, "method", "seed"], as_index=False)[metrics].mean()
     table = summarise(per_seed, [*by, "method"], metrics)
     for m in metrics:
-        tests = [_test(per_seed, row, by, m, baseline) for _, row in table.iterrows()]
+        tests = [paired_against(per_seed, row, by, m, baseline) for _, row in table.iterrows()]
         table[f"{m}_diff"], table[f"{m}_p"], table[f"{m}_pairs"] = (list(t) for t in zip(
             *tests, strict=True))
         table[f"{m}_pairs"] = table[f"{m}_pairs"].astype(int)
@@ -117,7 +117,10 @@ def method_comparison(results: pd.DataFrame, metrics=METRICS, baseline: str = "e
     return table
 
 
-def _test(per_seed: pd.DataFrame, row: pd.Series, by: list[str], metric: str, baseline: str):
+def paired_against(per_seed: pd.DataFrame, row: pd.Series, by: list[str], metric: str,
+                   baseline: str):
+    """`paired_test` of the method of `row` against `baseline` on `metric`, over the seeds
+    both ran at the row's values of `by` (per_seed: one row a method, seed and `by`)."""
     if row["method"] == baseline:
         return math.nan, math.nan, 0
     same = np.ones(len(per_seed), dtype=bool)
@@ -159,8 +162,13 @@ def plot_comparison(table: pd.DataFrame, out_dir: str | Path, stem: str = "compa
     methods = list(dict.fromkeys(table["method"]))
     groups = (list(table.groupby(by, sort=False)) if by else [((), table)])
     width = 0.8 / len(groups)
-    fig, axes = figure(ncols=len(metrics), size=(max(4.0, 0.7 * len(methods) + 2), 4.0))
-    for ax, m in zip(axes[0], metrics, strict=True):
+    # Two panels a row: a row of six metrics x fourteen methods would be ~70 inches wide.
+    ncols = min(2, len(metrics))
+    fig, axes = figure(ncols=ncols, nrows=-(-len(metrics) // ncols),
+                       size=(max(4.0, 0.45 * len(methods) + 2), 4.0))
+    for ax in axes.ravel()[len(metrics):]:
+        ax.axis("off")
+    for ax, m in zip(axes.ravel(), metrics, strict=False):
         for g, (key, part) in enumerate(groups):
             pos = [methods.index(x) + (g - (len(groups) - 1) / 2) * width for x in part["method"]]
             label = ", ".join(f"{k} {v}" for k, v in zip(by, np.atleast_1d(key), strict=False))

@@ -4,18 +4,22 @@
     result = run_study(spec, smoke=True)             # what `imbtrain study --smoke` does
     result.results                                   # results.parquet as a DataFrame
 
-Steps: validate (the spec is already checked; here the study folder and the resources) ->
+Steps: validate (the spec is already checked; here the study folder, a local study's data,
+the MLflow store and the resources: a bad input fails before anything is written) ->
 `ray.init` (in-process with this machine's CPUs, or `address`) -> a `tune.Tuner` (or
 `Tuner.restore` with `resume`: finished trials are kept, unfinished ones continue from their
 last checkpoint, errored ones are retried from theirs) -> `fit` with the MLflow callback
 (`imbtrain.tune.mlflow_log`, one writer: this driver) -> results.parquet, history.parquet
 (`imbtrain.tune.results`) and best.yaml (`imbtrain.tune.export`) under `<storage>/<name>/`,
-logged as artifacts of the study's MLflow parent run.
+logged as artifacts of the study's MLflow parent run. A failed trial is restarted from its
+last checkpoint up to `max_failures` times (RELIABILITY.md has every fault and its handling).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ import yaml
 from imbtrain.errors import UserError
 from imbtrain.tune.export import best_configs
 from imbtrain.tune.results import BEST_FILE, HISTORY_FILE, RESULTS_FILE, collect, write_tables
-from imbtrain.tune.space import StudySpec, trial_params
+from imbtrain.tune.space import StudySpec, trial_label
 
 DEFAULT_STORAGE = "runs"
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
@@ -88,15 +92,17 @@ def check_resources(spec: StudySpec, address: str | None) -> None:
 # ---------------------------------------------------------------------------------------
 
 class TrialNamer:
-    """Trial names carry the key settings (TrainConfig.trial_name); folders add the id."""
+    """Trial names carry the key settings (TrainConfig.trial_name); folders add the id.
 
-    def __init__(self, with_id: bool) -> None:
+    Tune names a trial before it resolves the `sample_from`s of its config, so the values
+    that variants set come from the spec's `variant_table`."""
+
+    def __init__(self, with_id: bool, variant_table: dict | None = None) -> None:
         self.with_id = with_id
+        self.variant_table = variant_table or {}
 
     def __call__(self, trial) -> str:
-        from imbtrain.config import TrainConfig
-
-        name = TrainConfig(**trial_params(trial.config)).trial_name()
+        name = trial_label(trial.config, self.variant_table)
         return f"{name}_{trial.trial_id}" if self.with_id else name
 
 
@@ -112,13 +118,21 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            if result.get("diverged"):  # said by on_trial_complete
+                return
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
             print(f"{self._done(trials)} {trial}  epoch {int(result.get('epoch', 0))}/{epochs}"
                   f"  {metric} {value:.4f}  test_acc {test:.4f}", flush=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-            value = (trial.last_result or {}).get(metric, float("nan"))
+            last = trial.last_result or {}
+            if last.get("diverged"):
+                print(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
+                      f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
+                      "recorded, the study goes on", flush=True)
+                return
+            value = last.get(metric, float("nan"))
             print(f"{self._done(trials, trial)} finished {trial}: {metric} {value:.4f}"
                   f"{_best_so_far(trials, trial)}", flush=True)
 
@@ -126,10 +140,17 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             print(f"{self._done(trials, trial)} FAILED {trial}: see {trial.path}/error.txt",
                   flush=True)
 
+        def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+            # A trial raised or lost its worker (a dead node); Tune restarts it.
+            failures = trial.num_failures
+            print(f"{self._done(trials)} RETRY {trial} (failure {failures}): it restarts "
+                  "from its last checkpoint", flush=True)
+
     def _best_so_far(trials, current) -> str:
         scored = [(t.last_result[metric], str(t)) for t in trials
                   if (t is current or t.status == "TERMINATED")
-                  and isinstance((t.last_result or {}).get(metric), float)]
+                  and isinstance((t.last_result or {}).get(metric), float)
+                  and not math.isnan(t.last_result[metric])]
         if not scored:
             return ""
         value, name = (max if mode == "max" else min)(scored)
@@ -139,10 +160,15 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
 
 
 def make_searcher(spec: StudySpec, exp_dir: Path):
-    """None for grid (Tune's BasicVariantGenerator), else a seeded OptunaSearch whose
-    study lives in `<exp_dir>/optuna.db`, so `optuna.importance` can read it afterwards."""
+    """Grid: Tune's BasicVariantGenerator, seeded, so `choice` and `uniform` knobs draw the
+    same values in every run of the study (capped at max_concurrent trials at once, as
+    Tune's default one is); optuna: a seeded OptunaSearch whose study lives in
+    `<exp_dir>/optuna.db`, so `optuna.importance` can read it afterwards."""
     if spec.searcher != "optuna":
-        return None
+        from ray.tune.search import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=spec.searcher_seed,
+                                     max_concurrent=spec.max_concurrent or 0)
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -161,23 +187,29 @@ def make_scheduler(spec: StudySpec):
                          reduction_factor=spec.reduction_factor)
 
 
-def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int):
+def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
+               max_failures: int = MAX_FAILURES):
+    """A `tune.Tuner` of the study; a trial that fails is restarted from its last checkpoint
+    up to `max_failures` times (then recorded as ERROR)."""
     from ray import tune
 
     from imbtrain.tune.trainable import make_trainable
 
+    searcher = make_searcher(spec, exp_dir)
+    grid = spec.searcher != "optuna"  # the grid's generator caps concurrency itself
     tune_config = tune.TuneConfig(
-        metric=spec.metric, mode=spec.mode, search_alg=make_searcher(spec, exp_dir),
+        metric=spec.metric, mode=spec.mode, search_alg=searcher,
         scheduler=make_scheduler(spec), num_samples=spec.num_samples,
-        max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-        trial_name_creator=TrialNamer(with_id=False),
-        trial_dirname_creator=TrialNamer(with_id=True))
+        max_concurrent_trials=None if grid else spec.max_concurrent, reuse_actors=True,
+        trial_name_creator=TrialNamer(with_id=False, variant_table=spec.variant_table()),
+        trial_dirname_creator=TrialNamer(with_id=True, variant_table=spec.variant_table()))
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent),
-        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks, verbose=verbose)
-    return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial),
+    return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
+                                     spec.trial_metrics, spec.metric),
                       param_space=spec.param_space(), tune_config=tune_config,
                       run_config=run_config)
 
@@ -185,13 +217,15 @@ def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int):
 def restore_tuner(spec: StudySpec, exp_dir: Path):
     """`Tuner.restore`: finished trials stay, unfinished and errored ones resume from their
     last checkpoints. The callbacks come back from tuner.pkl (the MLflow logger finds its
-    parent run again by its tags)."""
+    parent run again by its tags). tuner.pkl is a pickle, so this runs only on the study
+    folder the user named (--storage/--name), never on a path taken from elsewhere."""
     from ray import tune
 
     from imbtrain.tune.trainable import make_trainable
 
     return tune.Tuner.restore(str(exp_dir),
-                              make_trainable(spec.cpus_per_trial, spec.gpus_per_trial),
+                              make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
+                                             spec.trial_metrics, spec.metric),
                               resume_unfinished=True, resume_errored=True)
 
 
@@ -201,6 +235,9 @@ def restore_tuner(spec: StudySpec, exp_dir: Path):
 
 def study_dir(storage: str, name: str) -> Path:
     """`<storage>/<name>`, absolute (Ray wants an absolute storage path)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise UserError(f"--name {name!r}: a study name is one folder name under --storage "
+                        "(no '/', not '.' or '..')")
     if "://" in str(storage):
         raise UserError(f"--storage {storage}: this version writes studies to a local or "
                         "shared (mounted) folder; mount the bucket and pass its path")
@@ -226,6 +263,10 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None) ->
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
             "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
             "base": dict(spec.base), "mlflow_uri": mlflow_uri}
+    if spec.variants:
+        meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
+    if spec.trial_metrics:
+        meta["trial_metrics"] = list(spec.trial_metrics)
     (exp_dir / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     return meta
 
@@ -237,6 +278,28 @@ def _read_study_file(exp_dir: Path) -> dict:
         raise UserError(f"{path} is missing or damaged; it records the study's metric and "
                         "MLflow store, which --resume needs")
     return meta
+
+
+def check_data(spec: StudySpec, address: str | None) -> None:
+    """Load each on-disk data source of the study once, here in the driver, before anything
+    is written: a missing or malformed data file then fails the study with one line instead
+    of failing every trial. Local studies only (on a cluster the files may be on the workers
+    alone; the trials check them there). Costs one read of the data (RELIABILITY.md)."""
+    if address:
+        return
+    from imbtrain.data import clear_cache, load_raw
+
+    first = {k.key: k.values[0] for k in spec.knobs.values()}
+    seen = set()
+    for over in (spec.variants or {None: {}}).values():
+        cfg = spec.trial_config({**first, "train_ratio": spec.train_ratios[0],
+                                 "seed": spec.seeds[0], **over})
+        source = (cfg.dataset, cfg.data_dir, cfg.label_column, cfg.tabular_preset,
+                  cfg.tabular_drop, cfg.image_size)
+        if cfg.data_dir and source not in seen:
+            seen.add(source)
+            load_raw(cfg)
+    clear_cache()  # the trials load their own copy; the driver keeps none
 
 
 def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
@@ -254,13 +317,14 @@ def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_S
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
-              verbose: int = 0) -> StudyResult:
+              verbose: int = 0, max_failures: int | None = None) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
     `name` defaults to the space's file stem (`_smoke` added with `smoke`); `mlflow_uri`
     None turns MLflow logging off; `verbose` is Ray's own output (0: only this module's
-    one line an epoch and a trial; 1: Ray's status tables too). Returns the tables and the
-    best config.
+    one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how often a
+    failed trial is restarted from its last checkpoint (default MAX_FAILURES; a resumed
+    study keeps its own). Returns the tables and the best config.
     """
     if smoke:
         spec = spec.with_smoke()
@@ -273,16 +337,23 @@ def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_S
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
 
         mlflow_uri = normalize_tracking_uri(mlflow_uri)
+    if max_failures is not None and max_failures < 0:
+        raise UserError(f"--max-failures must be 0 or more, got {max_failures}")
+    from imbtrain.tune.trainable import FAULT_ENV, parse_fault
+
+    parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
     exp_dir = study_dir(storage, name)
     _check_study_dir(exp_dir, resume)
+    if not resume:
+        check_data(spec, address)
     logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
     init_ray(address)
     check_resources(spec, address)
     if resume:
         print(f"resuming study {name} in {exp_dir}", flush=True)
-        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial)
+        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial, max_failures)
         meta = _read_study_file(exp_dir)  # what the study started with, not today's file
-        tuner = restore_tuner(spec, exp_dir)
+        tuner = restore_tuner(replace(spec, metric=meta["metric"]), exp_dir)
     else:
         meta = _write_study_file(spec, exp_dir, mlflow_uri)
         print(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
@@ -290,7 +361,8 @@ def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_S
               f"writing to {exp_dir}", flush=True)
         callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode,
                                         spec.epochs)]
-        tuner = make_tuner(spec, exp_dir, callbacks + ([logger] if logger else []), verbose)
+        tuner = make_tuner(spec, exp_dir, callbacks + ([logger] if logger else []), verbose,
+                           MAX_FAILURES if max_failures is None else max_failures)
     # Checkpoints of short epochs force frequent experiment snapshots, which is what a
     # --resume after a crash needs; Ray warns about it each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -299,11 +371,12 @@ def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_S
 
 
 def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
-                        gpus_per_trial: float | None) -> None:
+                        gpus_per_trial: float | None, max_failures: int | None = None) -> None:
     """A resumed study keeps the settings it started with (Tune restores them from
     tuner.pkl); say so when the command line asks for others."""
     ignored = [f for f, v in (("--max-concurrent", max_concurrent),
-                              ("--gpus-per-trial", gpus_per_trial)) if v is not None]
+                              ("--gpus-per-trial", gpus_per_trial),
+                              ("--max-failures", max_failures)) if v is not None]
     recorded = _read_study_file(exp_dir).get("mlflow_uri")
     if mlflow_uri and recorded and _same_uri(mlflow_uri, recorded) is False:
         ignored.append(f"--mlflow-uri (it keeps logging to {recorded})")
@@ -332,8 +405,10 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) 
         best.save(exp_dir / BEST_FILE)
     files = [exp_dir / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
     parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()])
-    failed = int((tables.results["status"] == "ERROR").sum()) if len(tables.results) else 0
-    print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed), "
+    status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
+    failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
+    print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed"
+          + (f", {diverged} diverged" if diverged else "") + "), "
           f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
           + (f", {BEST_FILE}" if best is not None else ""), flush=True)
     return StudyResult(exp_dir, tables.results, tables.history, best, metric, mode,
@@ -341,9 +416,25 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) 
 
 
 def log_artifacts(mlflow_uri: str | None, study_name: str, paths: list) -> str | None:
-    """Attach files to the study's MLflow parent run; its id, or None without MLflow."""
+    """Attach files to the study's MLflow parent run; its id, or None without MLflow.
+
+    MLflow failing here (a server gone since the study started) costs the MLflow copy only:
+    one warning line, and the files stay in the study folder (RELIABILITY.md)."""
     if not mlflow_uri:
         return None
     from imbtrain.tune.mlflow_log import log_study_artifacts
 
-    return log_study_artifacts(mlflow_uri, study_name, paths)
+    try:
+        return log_study_artifacts(mlflow_uri, study_name, paths)
+    except UserError:
+        raise
+    except Exception as e:  # MlflowException, connection errors: the study's files are safe
+        print(f"warning: MLflow: could not log {len(paths)} file(s) to {mlflow_uri} "
+              f"({_first_line(e)}); they are in the study folder", file=sys.stderr,
+              flush=True)
+        return None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__

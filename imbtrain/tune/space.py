@@ -5,7 +5,7 @@ Ray starts; a problem raises `UserError` with one line that names the file and t
 
     search_spaces/x.yaml: knobs.batch_sizes: unknown config key 'batch_sizes'; known: ...
 
-The file (every key optional but `knobs`):
+The file (every key optional but `knobs` or `variants`, at least one of them):
 
 ```yaml
 description: one line shown by the study
@@ -26,13 +26,27 @@ metric: val_bal_acc            # never a test_ metric: tuning must not see the t
 mode: max
 resources: {cpus: 1, gpus: 0}  # per trial; gpus may be a fraction
 max_concurrent: 2              # optional cap on trials at once
+variants:                      # optional named grid points, each a set of config overrides,
+  erm: {}                      # crossed with the grid knobs, ratios and seeds; the name is
+  sam_a: {sam: sam_a}          # results.parquet's `variant` column (a combination of keys,
+  ssl_sam_a: {ssl: vicreg, sam: sam_a}   # e.g. a method of Table 1, is one variant)
+trial_metrics: [param_count]   # optional extra final metrics a trial computes from its model
 smoke:                         # what --smoke changes: base/knobs merged, the rest replaced
   base: {epochs: 1}
   train_ratios: [1.0, 0.1]
   seeds: [0]
+  variants: [erm, sam_a]       # a list of names picks some of the file's variants
 full:                          # what a study script's --full changes (the paper's settings);
   base: {dataset: cifar10, model: wrn_28_10}   # checked whole once data_dir is given
 ```
+
+Variants. Where the values of several keys go together (a method of Table 1 is `ssl`,
+`sam` and `method` at once; a pre-training source is a `pretrained` path), `variants` names
+each combination; a trial gets one variant's overrides on top of the base. A key a variant
+sets is not a knob as well; a variant may set `train_ratio` only when the file lists a single
+train ratio (data curation: the majority count and the ratio move together). Tune sees one
+grid axis, `__variant__` (the name), and each key a variant sets as a `sample_from` of it, so
+a trial's config stays the complete, flat TrainConfig.
 
 Searchers. `grid` (Tune's BasicVariantGenerator) crosses every `grid` knob with the train
 ratios and the seeds, and draws the other distributions `num_samples` times per grid point.
@@ -46,7 +60,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -59,13 +75,16 @@ from imbtrain.errors import UserError
 
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
-    "metric", "mode", "resources", "max_concurrent", "smoke", "full",
+    "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "smoke",
+    "full",
 )
-SECTIONS = ("smoke", "full")  # variants of the space: --smoke, and a study script's --full
+SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
 SEARCHERS = ("grid", "optuna")
 SCHEDULERS = ("none", "asha")
 # Grid axes handled by their own top-level lists, so they are not knobs.
 AXES = {"train_ratio": "train_ratios", "seed": "seeds"}
+VARIANT_KEY = "__variant__"  # the Tune grid axis of the variants (dropped by trial_params)
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # it ends up in folder names
 
 
 class SpaceError(UserError):
@@ -172,6 +191,8 @@ class StudySpec:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
+    trial_metrics: tuple[str, ...] = ()  # names in imbtrain.tune.trial_metrics
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
@@ -191,7 +212,8 @@ class StudySpec:
         """
         from ray import tune
 
-        space: dict[str, Any] = TrainConfig(**self.base).to_dict()
+        plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
+        space: dict[str, Any] = dict(plain)
         space.update({k.key: k.to_tune() for k in self.knobs.values()})
         if self.searcher == "grid":
             space["train_ratio"] = tune.grid_search(list(self.train_ratios))
@@ -199,13 +221,27 @@ class StudySpec:
         else:  # optuna: one ratio and one seed (checked), passed as constants
             space["train_ratio"] = self.train_ratios[0]
             space["seed"] = self.seeds[0]
+        if self.variants:
+            space[VARIANT_KEY] = tune.grid_search(list(self.variants))
+            for key in variant_keys(self.variants):
+                table = {name: over.get(key, plain[key]) for name, over in self.variants.items()}
+                space[key] = tune.sample_from(functools.partial(_variant_value, table))
         return space
+
+    def variant_table(self) -> dict[str, dict[str, Any]]:
+        """Each variant's value of every key that some variant sets (the base's value where
+        it sets none): what the `sample_from`s of `param_space` resolve to."""
+        plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
+        keys = variant_keys(self.variants)
+        return {name: {k: over.get(k, plain[k]) for k in keys}
+                for name, over in self.variants.items()}
 
     def num_trials(self) -> int:
         """How many trials the study runs (grid: grid points x num_samples)."""
         if self.searcher == "optuna":
             return self.num_samples
         grid = math.prod(len(k.values) for k in self.knobs.values() if k.dist == "grid")
+        grid *= max(1, len(self.variants))
         return grid * len(self.train_ratios) * len(self.seeds) * self.num_samples
 
     def trial_config(self, config: dict[str, Any]) -> TrainConfig:
@@ -216,11 +252,15 @@ class StudySpec:
         """The spec with its `smoke` section applied (what `--smoke` runs)."""
         return self if self.is_smoke else self.variant("smoke")
 
-    def variant(self, section: str | None = None,
-                base: dict[str, Any] | None = None) -> StudySpec:
-        """The spec with a section (`smoke` or `full`) applied, then `base` overrides (e.g.
-        a study script's --dataset and --data-dir), validated again."""
-        raw = merge_section(self._raw, self.sections.get(section, {}) if section else {})
+    def variant(self, section: str | None = None, base: dict[str, Any] | None = None,
+                changes: dict[str, Any] | None = None) -> StudySpec:
+        """The spec with a section (`smoke` or `full`) applied, then `changes` (keys of the
+        file, merged as a section is: e.g. the `variants` a study script made), then `base`
+        overrides (e.g. a study script's --dataset and --data-dir), validated again."""
+        raw = merge_section(self._raw, self.sections.get(section, {}) if section else {},
+                            self.path)
+        if changes:
+            raw = merge_section(raw, changes, self.path)
         if base:
             raw["base"] = {**(raw.get("base") or {}), **base}
         where = f"{section}." if section else ""
@@ -231,19 +271,62 @@ class StudySpec:
 
 
 def trial_params(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial's config without Tune's own keys (e.g. `__trial_index__`)."""
+    """A trial's config without Tune's own keys (e.g. `__trial_index__`, `__variant__`)."""
     return {k: v for k, v in config.items() if not k.startswith("__")}
 
 
-def merge_section(raw: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
-    """`raw` with a section applied: `base` and `knobs` merged key by key, the rest replaced
-    (`smoke`: what --smoke changes; `full`: the paper's settings)."""
+def variant_of(config: dict[str, Any]) -> str | None:
+    """The name of a trial's variant, None when the study has no variants."""
+    value = config.get(VARIANT_KEY)
+    return None if value is None else str(value)
+
+
+def variant_keys(variants: dict[str, dict[str, Any]]) -> list[str]:
+    """The config keys that any variant sets, in first-seen order."""
+    return list(dict.fromkeys(k for over in variants.values() for k in over))
+
+
+def _variant_value(table: dict[str, Any], config: dict[str, Any]) -> Any:
+    """A `sample_from` of a key that variants set: its value in the trial's variant."""
+    return table[config[VARIANT_KEY]]
+
+
+def trial_label(config: dict[str, Any],
+                variant_table: dict[str, dict[str, Any]] | None = None) -> str:
+    """A trial's name: `TrainConfig.trial_name()`, with its variant before the seed when it
+    has one and the name does not already say it (digits_r0.1_bs32_supervised_s0).
+
+    `variant_table` (`StudySpec.variant_table`) fills in the keys its variant sets, for a
+    config whose `sample_from`s Tune has not resolved yet (a new trial's name)."""
+    variant = variant_of(config)
+    params = trial_params(config)
+    if variant is not None and variant_table:
+        params.update(variant_table[variant])
+    name = TrainConfig(**params).trial_name()
+    if variant is None:
+        return name
+    head, _, seed = name.rpartition("_")
+    return name if f"_{variant}" in f"_{head}" else f"{head}_{variant}_{seed}"
+
+
+def merge_section(raw: dict[str, Any], section: dict[str, Any],
+                  path: str = "") -> dict[str, Any]:
+    """`raw` with a section applied: `base` and `knobs` merged key by key, `variants` given
+    as a list of names picking some of raw's variants, the rest replaced (`smoke`: what
+    --smoke changes; `full`: the paper's settings)."""
     out = copy.deepcopy(raw)
     for key in SECTIONS:
         out.pop(key, None)
     for key, value in section.items():
         if key in ("base", "knobs") and isinstance(value, dict):
             out[key] = {**(out.get(key) or {}), **value}
+        elif key == "variants" and isinstance(value, list):
+            have = out.get("variants") or {}
+            unknown = [str(v) for v in value if not isinstance(have, dict) or v not in have]
+            if unknown:
+                raise SpaceError(f"{path}: variants: unknown variant(s) {', '.join(unknown)}; "
+                                 f"the file's: {', '.join(map(str, have)) or 'none'}")
+            out[key] = {name: have[name] for name in value}
         else:
             out[key] = value
     return out
@@ -267,7 +350,7 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     spec = _parse(raw, path, name or p.stem)
     spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
     if "full" in spec.sections:  # keys and values now; combinations once data_dir is known
-        _parse(merge_section(raw, spec.sections["full"]), path, spec.name, where="full.",
+        _parse(merge_section(raw, spec.sections["full"], path), path, spec.name, where="full.",
                combinations=False)
     return spec
 
@@ -287,7 +370,7 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
     spec = StudySpec(path=path, name=name, description=str(raw.get("description") or ""))
     spec._raw = raw
     spec.base = _parse_base(raw.get("base") or {}, fail)
-    spec.knobs = _parse_knobs(raw.get("knobs"), fail)
+    spec.knobs = _parse_knobs(raw.get("knobs"), fail, optional=bool(raw.get("variants")))
     spec.train_ratios = _parse_axis(raw, "train_ratios", "train_ratio", spec.base, fail)
     spec.seeds = _parse_axis(raw, "seeds", "seed", spec.base, fail)
     _parse_searcher(raw.get("searcher", "grid"), spec, fail)
@@ -295,6 +378,8 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
     _parse_metric(raw, spec, fail)
     _parse_resources(raw.get("resources") or {}, spec, fail)
     spec.max_concurrent = _positive_int_or_none(raw.get("max_concurrent"), "max_concurrent", fail)
+    spec.variants = _parse_variants(raw.get("variants"), spec, fail)
+    spec.trial_metrics = _parse_trial_metrics(raw.get("trial_metrics"), fail)
     for key in SECTIONS:
         section = raw.get(key) or {}
         if not isinstance(section, dict):
@@ -336,7 +421,9 @@ def _parse_base(base: Any, fail) -> dict[str, Any]:
     return out
 
 
-def _parse_knobs(knobs: Any, fail) -> dict[str, Knob]:
+def _parse_knobs(knobs: Any, fail, optional: bool = False) -> dict[str, Knob]:
+    if optional and not knobs:  # a study of variants alone
+        return {}
     if not isinstance(knobs, dict) or not knobs:
         raise fail("knobs", "expected a mapping of TrainConfig keys to distributions, "
                             "e.g. batch_size: {grid: [16, 32]}")
@@ -472,13 +559,60 @@ def _positive_int_or_none(v: Any, key: str, fail) -> int | None:
     return v
 
 
+def _parse_variants(value: Any, spec: StudySpec, fail) -> dict[str, dict[str, Any]]:
+    """`variants`: a mapping name -> TrainConfig overrides (module doc, "Variants")."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise fail("variants", "expected a mapping of names to config overrides, e.g. "
+                               "{erm: {}, sam_a: {sam: sam_a}}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, over in value.items():
+        label = f"variants.{name}"
+        if not isinstance(name, str) or not VARIANT_NAME.match(name):
+            raise fail(label, "a variant name is letters, digits and _ . + - (it names "
+                              "folders and plot labels)")
+        if not isinstance(over, dict):
+            raise fail(label, "expected a mapping of TrainConfig keys to values ({} for none)")
+        for key in over:
+            _known_key(key, f"{label}.{key}", fail)
+            if key == "seed":
+                raise fail(f"{label}.seed", "seeds are the top-level key seeds, not a variant")
+            if key in spec.knobs:
+                raise fail(f"{label}.{key}", f"{key} is also a knob; set it in one place")
+            if key == "train_ratio" and len(spec.train_ratios) > 1:
+                raise fail(f"{label}.train_ratio", "a variant sets train_ratio only when the "
+                                                   "file lists a single train ratio")
+        out[name] = {k: _check(k, v, f"{label}.{k}", fail) for k, v in over.items()}
+    if spec.searcher != "grid":
+        raise fail("variants", "variants are grid points; use searcher grid")
+    return out
+
+
+def _parse_trial_metrics(value: Any, fail) -> tuple[str, ...]:
+    """`trial_metrics`: names of `imbtrain.tune.trial_metrics.TRIAL_METRICS`."""
+    from imbtrain.tune.trial_metrics import TRIAL_METRICS
+
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail("trial_metrics", f"expected a list of names: {', '.join(TRIAL_METRICS)}")
+    unknown = [v for v in value if v not in TRIAL_METRICS]
+    if unknown:
+        raise fail("trial_metrics", f"unknown trial metric {unknown[0]!r}; known: "
+                                    f"{', '.join(TRIAL_METRICS)}")
+    return tuple(value)
+
+
 def _check_trial_configs(spec: StudySpec, fail) -> None:
-    """Build the TrainConfig of each train ratio with the first value of every knob, so
-    that a combination TrainConfig rejects (not a single value) fails before Ray starts."""
+    """Build the TrainConfig of each train ratio (and variant) with the first value of every
+    knob, so that a combination TrainConfig rejects (not a single value) fails before Ray
+    starts."""
     first = {k.key: k.values[0] for k in spec.knobs.values()}
-    for r in spec.train_ratios:
-        try:
-            spec.trial_config({**first, "train_ratio": r, "seed": spec.seeds[0]})
-        except UserError as e:
-            raise fail("base", str(e)) from None
+    for name, over in (spec.variants or {None: {}}).items():
+        for r in spec.train_ratios:
+            try:
+                spec.trial_config({**first, "train_ratio": r, "seed": spec.seeds[0], **over})
+            except UserError as e:
+                raise fail(f"variants.{name}" if name else "base", str(e)) from None
 

@@ -1,0 +1,25 @@
+"""Fixtures shared by test modules."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One in-process Ray for a test module (a study's `init_ray` finds it running), two
+    CPUs, without the dashboard; RAY_AUTH_MODE=disabled only for the tests (DESIGN.md). A
+    module that defines its own `ray_session` uses that one."""
+    import ray
+
+    old = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = old
