@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import time
 from types import SimpleNamespace
 
 import torch
 import torchvision
+from common import cpu_name
 
 from imbtrain.augment import AUGMENTATIONS, build_augmentation
 
@@ -31,17 +31,6 @@ PER_IMAGE = ("autoaugment", "trivialaugment", "randaugment", "augmix")
 
 
 # ----------------------------------------------------------------------------- setup
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def images_per_second(fn, batch: int, device: torch.device, min_time: float, reps: int = 3):
