@@ -232,8 +232,30 @@ def test_register_dataset_plugs_into_build_data():
         with pytest.raises(ValueError, match="twice"):
             register_dataset("tiny_test_set")(tiny)
     finally:
-        DATASETS.pop("tiny_test_set")
+        DATASETS.unregister("tiny_test_set")
         clear_cache()
+
+
+EMBEDDED = [n for n in DATASETS if not DATASETS.meta(n).get("on_disk")]
+
+
+def test_the_registry_knows_which_datasets_need_files():
+    assert {"digits", "mnist5k", "toy2d", "synthetic", "tabular_synth"} <= set(EMBEDDED)
+    assert all(DATASETS.meta(n).get("on_disk") for n in ("cifar10", "imagefolder", "tabular"))
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_every_embedded_dataset_builds(name):
+    data = build_data(make_cfg(dataset=name, train_ratio=0.1))
+    k = data.num_classes
+    assert k == len(data.class_names) == len(data.train_counts) >= 2
+    assert data.train_counts == counts(data.train_y, k) and data.train_counts[0] == max(
+        data.train_counts) and min(data.train_counts) >= 1
+    for x, y in ((data.train_x, data.train_y), (data.val_x, data.val_y),
+                 (data.test_x, data.test_y)):
+        assert tuple(x.shape[1:]) == data.input_shape and len(x) == len(y) > 0
+        assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < k
+        assert x.dtype == (torch.uint8 if data.is_image else torch.float32)
 
 
 def test_module_docstring_example():

@@ -1,4 +1,4 @@
-"""Resampling (PAPER.md "Baselines"): class-balanced sampling with replacement.
+"""Resampling (docs/methods.md, "Resampling"): class-balanced sampling with replacement.
 
 Every epoch draws N samples with per-sample weight 1 / n_{y_i}
 (`imbtrain.methods.sampling.epoch_indices(y, "balanced")`), so each class is equally likely
