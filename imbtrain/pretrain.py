@@ -8,7 +8,18 @@ imbalance cannot bias the objective. The weights it writes are an ImbModel state
 `pretrained=<out_dir>/pretrained.pt` loads (the head stays re-initialised). The optimiser,
 the learning-rate schedule and the autocast are the training loop's (`imbtrain.train`).
 
-    >>> path = pretrain(TrainConfig(dataset="digits", epochs=50), "runs/ssl")  # doctest: +SKIP
+    >>> import tempfile
+    >>> cfg = TrainConfig(dataset="synthetic", synthetic_shape="1x8x8", synthetic_classes=2,
+    ...                   synthetic_samples=8, epochs=1, batch_size=8)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     path = pretrain(cfg, out, log=lambda line: None)
+    ...     print(path.name, sorted(p.name for p in path.parent.iterdir()))
+    pretrained.pt ['config.yaml', 'pretrain.json', 'pretrained.pt']
+
+Pre-training digits for 50 epochs, then fine-tuning on them at a train ratio of 0.01:
+
+    imbtrain pretrain dataset=digits epochs=50 --out runs/ssl
+    imbtrain train dataset=digits train_ratio=0.01 pretrained=runs/ssl/pretrained.pt
 """
 
 from __future__ import annotations

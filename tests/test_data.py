@@ -1,6 +1,6 @@
 """Tests of imbtrain.data: profiles, splits, the registry and every loader.
 
-Counts are worked out by hand from n_i = floor(n_max * r ** (i / (K - 1))) (PAPER.md); the
+Counts are worked out by hand from n_i = floor(n_max * r ** (i / (K - 1))) (docs/methods.md); the
 on-disk loaders read tiny files written here in each dataset's standard layout.
 """
 

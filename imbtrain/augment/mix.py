@@ -5,7 +5,7 @@ and lambda ~ Beta(alpha, alpha) is drawn through torch.distributions (torch's RN
 batch's device). One lambda, and for CutMix one box, per batch: the standard of both papers'
 code and of timm's `Mixup(mode="batch")`. The targets mix with the same lambda as the inputs,
 so smoothing and class weights downstream see each source label with its share
-(docs/methods.md, "Class-conditional label smoothing").
+(docs/methods.md, "5. Label smoothing").
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def _apply_profile(y: Tensor, num_classes: int, profile: str, ratio: float, seed
 
 
 def build_data(cfg) -> ImbalancedData:
-    """Load `cfg.dataset` and make it imbalanced (docs/methods.md, "Imbalance profiles").
+    """Load `cfg.dataset` and make it imbalanced (docs/methods.md, "1. Imbalanced data").
 
     1. Train: the `imbalance_profile` at `train_ratio`, n_max = the largest class of the
        train pool, kept by a per-class shuffle seeded with `data_seed`.

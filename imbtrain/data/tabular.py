@@ -10,7 +10,7 @@ tabular data", with the rules below for what they leave open):
    compressed or not, with a header row; presets name the columns of headerless files).
 2. Labels: the distinct values of `label_column`, sorted (numbers numerically, strings
    lexicographically), become 0..K-1; `class_names` are their texts. The profile's class
-   order is this order (the dataset's label order, docs/methods.md "Imbalance profiles"), so
+   order is this order (the dataset's label order, docs/methods.md, "1. Imbalanced data"), so
    class 0 gets n_max.
 3. A fixed stratified split seeded by a constant (never `data_seed`): 36% of each class to the
    test pool, 64% to the train pool. `build_data` then takes `val_fraction` of the test pool as

@@ -1,4 +1,4 @@
-"""Deferred re-weighting, DRW (Cao et al. 2019; docs/methods.md, "DRW").
+"""Deferred re-weighting, DRW (Cao et al. 2019; docs/methods.md, "8. Baselines: DRW").
 
 Plain (unweighted) loss for epochs 0 .. drw_epoch - 1, then effective-number class weights
 (beta 0.9999, sum K) from epoch `drw_epoch` on (0-based epochs, as LDAM-DRW's

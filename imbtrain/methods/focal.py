@@ -1,4 +1,4 @@
-"""Focal loss (Lin et al. 2017; docs/methods.md, "Focal loss").
+"""Focal loss (Lin et al. 2017; docs/methods.md, "8. Baselines: Focal loss").
 
 Per sample, with p = softmax(z): (1 - p_y) ** gamma * (-log p_y). Against soft targets q
 (mixing, smoothing) the natural extension sum_k q_k (1 - p_k) ** gamma * (-log p_k), which is

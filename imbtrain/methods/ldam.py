@@ -1,4 +1,4 @@
-"""LDAM-DRW (Cao et al. 2019; docs/methods.md, "LDAM").
+"""LDAM-DRW (Cao et al. 2019; docs/methods.md, "8. Baselines: LDAM-DRW").
 
 Label-distribution-aware margins m_c = C / n_c ** (1/4), C such that max_c m_c = `ldam_max_m`
 (0.5): the rarest class gets the largest margin. The margin is taken off the true-class logit,

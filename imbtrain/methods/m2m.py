@@ -1,4 +1,4 @@
-"""M2m, major-to-minor translation (Kim et al. 2020; docs/methods.md, "M2m").
+"""M2m, major-to-minor translation (Kim et al. 2020; docs/methods.md, "8. Baselines: M2m").
 
 Needs a teacher g: a classifier trained by ERM on the same data (`m2m_teacher`, a state dict
 of the same `cfg.model`; without one, an ERM teacher is trained first with the train function

@@ -1,5 +1,5 @@
 """MiSLAS (Zhong et al. 2021, "Improving Calibration for Long-Tailed Recognition";
-docs/methods.md, "MiSLAS").
+docs/methods.md, "8. Baselines: MiSLAS").
 
 Stage 1 is the ordinary training loop with mixup (alpha 1): the loop reads `stage1_mix` /
 `stage1_mix_alpha` from the method in place of `cfg.mix` / `cfg.mix_alpha`.

@@ -1,4 +1,5 @@
-"""Reweighting (docs/methods.md, "Reweighting"): per-class loss weights for the whole run.
+"""Reweighting: per-class loss weights for the whole run (docs/methods.md, "8. Baselines:
+Reweighting").
 
 `reweight_form` "effective" (default): w_c ∝ (1 - beta) / (1 - beta ** n_c) with
 `reweight_beta` (0.9999, Cui et al. 2019); "inverse": w_c ∝ 1 / n_c. Both sum to K. The loop

@@ -1,5 +1,5 @@
 """Sharpness-aware minimisation: plain SAM, ASAM and the paper's SAM-A (paper A.6, eq. 5;
-docs/methods.md, "SAM and SAM-A").
+docs/methods.md, "4. SAM, ASAM and SAM-A").
 
 The training loop hands each step to a *stepper*, built once per run from `cfg.sam`:
 
@@ -246,7 +246,7 @@ class SAMStepper(Stepper):
 
 @register_stepper("sam_a")
 class SAMAStepper(SAMStepper):
-    """SAM-A (docs/methods.md, "SAM and SAM-A"): per-sample radius rho_i = t_i @ rho_c,
+    """SAM-A (docs/methods.md, "4. SAM, ASAM and SAM-A"): per-sample radius rho_i = t_i @ rho_c,
     rho_c from `class_radii`.
 
     Ascent loss mean(rho_i / rho_bar * l_i): its gradient g_w is proportional to

@@ -1,5 +1,5 @@
 """Label smoothing, uniform or class-conditional (paper A.7, eqs. 6-7; docs/methods.md,
-"Class-conditional label smoothing").
+"5. Label smoothing").
 
 Targets: q = (1 - eps_y) onehot(y) + eps_y / K (the paper's eq. 7). With mixed (CutMix /
 Mixup) targets t (B, K), each source label is smoothed with its own eps:
@@ -30,9 +30,10 @@ def class_eps(counts: Sequence[int] | Tensor, eps: float, form: str = "inverse",
     "inverse" (default) eps_c = eps (K p_c)^(-power), more smoothing on minority classes;
     "paper_eq" eps_c = eps / (1 - p_c), the printed eq. (6).
 
-    The clip at (K - 1) / K is that of docs/methods.md. Under eq. (7)'s convention (eps / K on every
-    class) the true class keeps the most mass for any eps <= 1, so the clip is conservative:
-    at the clip the true class gets (2K - 1) / K^2 against (K - 1) / K^2 for each other one.
+    The clip at (K - 1) / K is that of docs/methods.md. Under eq. (7)'s convention (eps / K on
+    every class) the true class keeps the most mass for any eps <= 1, so the clip is
+    conservative: at the clip the true class gets (2K - 1) / K^2 against (K - 1) / K^2 for each
+    other one.
 
     Example:
         >>> class_eps([900, 100], 0.1, "inverse", 1.0)

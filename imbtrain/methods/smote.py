@@ -1,4 +1,5 @@
-"""SMOTE (Chawla et al. 2002; docs/methods.md, "SMOTE"), with imbalanced-learn's implementation.
+"""SMOTE (Chawla et al. 2002; docs/methods.md, "8. Baselines: SMOTE"), with imbalanced-learn's
+implementation.
 
 Applied once, to the TRAIN split only (validation and test stay real): every class but the
 largest gets synthetic samples x + lambda (x_nn - x), lambda ~ U(0, 1), x_nn one of x's k

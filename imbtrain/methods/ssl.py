@@ -1,5 +1,5 @@
 """Joint-SSL: a self-supervised loss on two views, trained together with the classifier
-(paper A.5; docs/methods.md, "Joint-SSL with VICReg"), and the SSL objectives
+(paper A.5; docs/methods.md, "6. Joint-SSL with VICReg"), and the SSL objectives
 `imbtrain pretrain` uses.
 
 The loop runs the backbone on two augmented views x', x'' of each sample, gives the features

@@ -2,9 +2,9 @@
 
 - `split` (`split_metrics`): accuracy, balanced accuracy, macro F1, minority / majority and
   few / med / many accuracies, per-class accuracy, AUROC and AUPRC, from a split's confusion
-  matrix (docs/methods.md, "Metrics");
+  matrix (docs/methods.md, "2. Metrics");
 - `collapse` (`neural_collapse`): CDNV and nearest-class-centre accuracies of penultimate
-  features (paper Table 4; docs/methods.md, "Neural collapse");
+  features (paper Table 4; docs/methods.md, "2. Metrics");
 - `probes` (`minority_margin`): predictions over the plane and the distance from minority
   points to the decision boundary (paper Fig. 18);
 - `trial` (`compute_trial_metrics`): the registered trial-level metrics a search space can

@@ -1,5 +1,5 @@
 """Neural-collapse measures of penultimate features (paper Table 4; docs/methods.md,
-"Neural collapse").
+"2. Metrics").
 
 Papyan et al. 2020; the class-distance normalised variance (CDNV) of Galanti et al. 2022.
 Computed on the TRAIN features with train-set class means; classes absent from the features

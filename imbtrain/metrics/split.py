@@ -1,4 +1,4 @@
-"""Metrics of a split (docs/methods.md, "Metrics"), from its confusion matrix.
+"""Metrics of a split (docs/methods.md, "2. Metrics"), from its confusion matrix.
 
 Every split metric is computed from the split's confusion matrix (rows = true class,
 columns = predicted class), so the training loop only accumulates a (K, K) tensor on the
@@ -165,7 +165,7 @@ def split_metrics(
     loss: float | None = None,
 ) -> dict[str, float]:
     """All metrics of one split as `{split}_{name}` -> Python float (the metric names every
-    run reports; docs/methods.md, "Metrics").
+    run reports; docs/methods.md, "2. Metrics").
 
     acc = trace C / sum C; bal_acc = mean recall over classes present in the split;
     macro_f1 = mean F1 over the same classes; minority/majority/few/med/many_acc = mean recall
