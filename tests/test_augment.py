@@ -173,6 +173,10 @@ def _ops_to_check():
     return sorted(set(cases))
 
 
+def test_every_registered_op_is_checked_against_torchvision():
+    assert set(OPS) == {name for name, _, _ in _ops_to_check()}
+
+
 @pytest.mark.parametrize("name,interp,magnitude", _ops_to_check())
 def test_batched_op_equals_torchvision_per_image(name, interp, magnitude):
     ref = v2.TrivialAugmentWide()

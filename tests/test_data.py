@@ -7,6 +7,7 @@ on-disk loaders read tiny files written here in each dataset's standard layout.
 from __future__ import annotations
 
 import doctest
+import math
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,9 +19,12 @@ from PIL import Image
 
 import imbtrain.data
 from imbtrain.data import (
+    DATA_FIELDS,
     DATASETS,
+    SOURCE_FIELDS,
     RawData,
     build_data,
+    cached_data,
     clear_cache,
     exp_counts,
     load_raw,
@@ -256,6 +260,23 @@ def test_every_embedded_dataset_builds(name):
         assert tuple(x.shape[1:]) == data.input_shape and len(x) == len(y) > 0
         assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < k
         assert x.dtype == (torch.uint8 if data.is_image else torch.float32)
+
+
+def test_one_cache_keeps_the_latest_data_sets_and_one_raw_pool():
+    from imbtrain.config import FIELDS
+
+    assert set(SOURCE_FIELDS) < set(DATA_FIELDS) <= set(FIELDS)
+    clear_cache()
+    first = cached_data(make_cfg(dataset="digits", train_ratio=0.1))
+    assert cached_data(make_cfg(dataset="digits", train_ratio=0.1)) is first
+    raw = load_raw(make_cfg(dataset="digits"))
+    for ratio in (0.2, 0.3, 0.4, 0.5):  # four more ratios of the same pool
+        data = cached_data(make_cfg(dataset="digits", train_ratio=ratio))
+        assert data.train_counts[-1] == math.floor(122 * ratio)  # n_max 122 (class 3)
+    assert load_raw(make_cfg(dataset="digits", train_ratio=0.5)) is raw  # decoded once
+    again = cached_data(make_cfg(dataset="digits", train_ratio=0.1))  # the 5th evicted it
+    assert again is not first and again.train_counts == first.train_counts
+    clear_cache()
 
 
 def test_module_docstring_example():

@@ -29,6 +29,7 @@ from imbtrain.models import (
     model_trainer,
     register_model,
 )
+from imbtrain.registry import TRAINERS
 
 torch.set_num_threads(1)
 
@@ -279,6 +280,11 @@ def test_registering_a_model_makes_it_buildable():
     finally:
         MODELS.unregister("linear")
     assert "linear" not in MODELS
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_names_a_registered_trainer(name):
+    assert model_trainer(name) in TRAINERS and callable(TRAINERS[model_trainer(name)])
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODELS if model_trainer(n) != "loop"))
