@@ -39,7 +39,6 @@ from imbtrain.methods.ssl import SSL_OBJECTIVES, JointSSL
 from imbtrain.models import create_model_for
 from imbtrain.pretrained import load_pretrained
 from imbtrain.train import (
-    AMP_DTYPES,
     autocast,
     build_optimizer,
     build_scheduler,
@@ -114,7 +113,6 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
     steps = n // bs  # drop the incomplete last batch: sizes stay equal
     optimizer = build_optimizer(cfg, list(model.parameters()) + list(ssl.parameters()))
     scheduler = build_scheduler(cfg.replace(schedule="cosine"), optimizer, steps)
-    amp_dtype = AMP_DTYPES.get(cfg.precision)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda"
                                   and cfg.precision == "fp16")
     log(f"pretrain {objective}: {cfg.model} on {data.name}, {n} images without labels, "
@@ -126,7 +124,7 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
         for step in range(steps):
             x = train_x[perm[step * bs:(step + 1) * bs]]
             v = torch.cat([views(x), views(x)])
-            with autocast(device, amp_dtype):
+            with autocast(device, cfg.precision):
                 feats = model.backbone(v)
                 loss, _ = ssl(feats[:bs], feats[bs:])  # the objectives compute in float32
             optimizer.zero_grad(set_to_none=True)

@@ -164,12 +164,12 @@ class Registry(Generic[T]):
 
 
 def natural_key(name: str) -> list[int | str]:
-    # Digit runs compare as numbers: resnet8 before resnet20.
+    """Sort key whose digit runs compare as numbers: resnet8 before resnet20."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 class ModelRegistry(Registry):
-    """The model registry: plain names and families, with the models' own message.
+    """The model registry: plain names and families, and its own wording of an unknown name.
 
         >>> MODELS.unknown("resnet33").split("; known: ")[0]
         "model 'resnet33' is unknown"

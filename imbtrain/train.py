@@ -85,12 +85,10 @@ def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer,
                                              lambda s: lr_factor(cfg, s, steps_per_epoch))
 
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # precision -> autocast dtype
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """Mixed precision at `dtype` on CUDA; nothing (fp32) for None or another device.
-    Pre-training (`imbtrain.pretrain`) uses it, the optimiser and the schedule above too."""
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 / fp16 autocast on CUDA; nothing (fp32) for fp32 or another device. Pre-training
+    (`imbtrain.pretrain`) uses it, the optimiser and the schedule above too."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if dtype is None or device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
@@ -150,10 +148,8 @@ class Run:
         cuda = dev.type == "cuda"
         # 0 = auto: on a CPU 128 evaluates 2-4x faster than 1024 (benchmarks/RESULTS.md).
         self.eval_batch = cfg.eval_batch_size or (1024 if cuda else 128)
-        self.amp_dtype = AMP_DTYPES.get(cfg.precision)
-        if not cuda and self.amp_dtype is not None:
+        if not cuda and cfg.precision != "fp32":
             log(f"precision={cfg.precision} applies on CUDA only; this CPU run uses fp32")
-            self.amp_dtype = None
         self.scaler = torch.amp.GradScaler("cuda") if cuda and cfg.precision == "fp16" else None
         self.stepper = build_stepper(cfg, self.counts, self.optimizer, self.scaler)
         eps = smoothing_eps(cfg, self.counts)
@@ -181,7 +177,7 @@ class Run:
         return model
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.device, self.amp_dtype)
+        return autocast(self.device, self.cfg.precision)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
