@@ -140,10 +140,10 @@ def add_keys(sub: argparse._SubParsersAction) -> None:
 def run_keys(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from imbtrain.config import FIELDS, describe
+    from imbtrain.config import FIELDS, allowed_values, describe
 
     for name, f in FIELDS.items():
-        allowed = f.metadata.get("choices")
+        allowed = allowed_values(name)  # registry names: every registered plug-in is listed
         extra = f" ({'|'.join(allowed)})" if allowed else ""
         default = f.default if f.default is not dataclasses.MISSING else ""
         print(f"{name}={default!s}{extra}\n    {describe(name)}")

@@ -5,6 +5,19 @@ overrides, validated in `__post_init__` (unknown keys and out-of-range values ra
 `ConfigError` with one line naming the key, the value and what is allowed), and round-trips
 through YAML unchanged. Each field's docstring sits under it (cleanRL style);
 `describe(key)` returns it.
+
+The allowed datasets, methods, augmentations, mixes and SAM steppers are the names their
+registries hold (`imbtrain.registry`), so a new plug-in is allowed as soon as it is
+registered. A dataset or a model may register a `check_config` rule of its own (a tabular
+file needs its label column, XGBoost refuses the network-only knobs); `__post_init__` runs
+it with the others.
+
+    >>> TrainConfig(dataset="digits", sam="sam_a").trial_name()
+    'digits_r1_bs64_sam_a_s0'
+    >>> TrainConfig(sam="sam_b")
+    Traceback (most recent call last):
+    ...
+    imbtrain.errors.ConfigError: sam='sam_b' is not allowed; choose one of none, sam, sam_a
 """
 
 from __future__ import annotations
@@ -21,28 +34,20 @@ from typing import Any
 
 import yaml
 
-from imbtrain.errors import UserError
+from imbtrain.errors import ConfigError
+from imbtrain.registry import AUGMENTATIONS, DATASETS, METHODS, MIXES, MODELS, STEPPERS
+
+__all__ = ["FIELDS", "ConfigError", "TrainConfig", "allowed_values", "check_value", "describe",
+           "load_config", "parse_overrides"]
 
 
-class ConfigError(UserError):
-    """A config key or value that is not allowed."""
-
-
-def _knob(default: Any, *, choices: tuple | None = None, lo: float | None = None,
+def _knob(default: Any, *, choices: Any = None, lo: float | None = None,
           hi: float | None = None, lo_open: bool = False) -> Any:
-    """A dataclass field with its allowed values: a set of choices or a range [lo, hi]."""
+    """A dataclass field with its allowed values: choices (a tuple, or a registry whose
+    names are read at validation time) or a range [lo, hi]."""
     meta = {"choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open}
     return field(default=default, metadata=meta)
 
-
-# Values named by DESIGN.md whose implementation lands with a later issue. Choosing one is an
-# error that says so, never a silent no-op.
-NOT_IMPLEMENTED: dict[str, set] = {}
-
-_DATASETS = ("digits", "mnist5k", "toy2d", "synthetic", "cifar10", "cifar100", "cinic10",
-             "tiny_imagenet", "imagefolder", "tabular", "tabular_synth")
-_METHODS = ("erm", "reweight", "resample", "smote", "drw", "focal", "ldam_drw", "mislas", "m2m")
-_AUGMENTS = ("none", "flip_crop", "autoaugment", "trivialaugment", "augmix", "randaugment")
 
 
 @dataclass
@@ -50,7 +55,7 @@ class TrainConfig:
     """One training run. Defaults train a small CNN on the embedded mnist5k data."""
 
     # ---- data ----
-    dataset: str = _knob("mnist5k", choices=_DATASETS)
+    dataset: str = _knob("mnist5k", choices=DATASETS)
     """Registry name of the dataset (see imbtrain.data): embedded or on disk."""
     data_dir: str = ""
     """Folder of an on-disk dataset (a file for tabular data); empty for embedded data."""
@@ -61,7 +66,7 @@ class TrainConfig:
     imbalance_profile: str = _knob("exp", choices=("exp", "step"))
     """exp: n_i = n_max * r ** (i / (K - 1)); step: half the classes n_max, half n_max * r."""
     test_ratio: float = _knob(1.0, lo=0.0, hi=1.0, lo_open=True)
-    """Imbalance ratio of the test and validation splits (paper A.8); 1 = balanced."""
+    """Imbalance ratio of the test and validation splits (paper A.8.1); 1 = balanced."""
     val_fraction: float = _knob(0.2, lo=0.0, hi=0.9, lo_open=True)
     """Share of each class of the held-out test pool used as the validation split."""
     data_seed: int = _knob(0, lo=0)
@@ -88,7 +93,7 @@ class TrainConfig:
     # ---- model ----
     model: str = "cnn"
     """Registry name of the model (see imbtrain.models), `wrn_<depth>_<width>`, `timm/<name>`,
-    or `xgboost` (gradient-boosted trees, imbtrain.xgb)."""
+    or `xgboost` (gradient-boosted trees with their own trainer, imbtrain.xgb)."""
     pretrained: str = "none"
     """none, or a local weights file (torchvision, timm or imbtrain's own state dict)."""
     num_embeddings: str = _knob("none", choices=("none", "periodic", "pwl"))
@@ -131,9 +136,9 @@ class TrainConfig:
     capped at this value)."""
 
     # ---- augmentation ----
-    augment: str = _knob("none", choices=_AUGMENTS)
+    augment: str = _knob("none", choices=AUGMENTATIONS)
     """Per-image augmentation policy (torchvision v2 for the automatic policies)."""
-    mix: str = _knob("none", choices=("none", "cutmix", "mixup"))
+    mix: str = _knob("none", choices=MIXES)
     """Batch mixing: CutMix or Mixup with soft targets."""
     mix_alpha: float = _knob(1.0, lo=0.0, hi=100.0, lo_open=True)
     """Beta(alpha, alpha) parameter of the mixing coefficient."""
@@ -141,7 +146,7 @@ class TrainConfig:
     """Probability of random erasing per image."""
 
     # ---- the paper's knobs ----
-    sam: str = _knob("none", choices=("none", "sam", "sam_a"))
+    sam: str = _knob("none", choices=STEPPERS)
     """Sharpness-aware minimisation: plain SAM or SAM-A (per-class radius, paper A.6)."""
     sam_rho: float = _knob(0.05, lo=0.0, hi=10.0, lo_open=True)
     """SAM's ascent radius rho (SAM-A: the base radius of the per-class rho_c)."""
@@ -171,7 +176,7 @@ class TrainConfig:
     """VICReg covariance weight."""
 
     # ---- baselines ----
-    method: str = _knob("erm", choices=_METHODS)
+    method: str = _knob("erm", choices=METHODS)
     """Specialised imbalance method (imbtrain/methods), combined with every knob above."""
     reweight_form: str = _knob("effective", choices=("effective", "inverse"))
     """method=reweight: effective-number (Cui et al. 2019) or inverse-frequency weights."""
@@ -254,27 +259,21 @@ class TrainConfig:
         self._check_combinations()
 
     def _check_combinations(self) -> None:
-        if self.dataset == "synthetic":
-            _synthetic_shape(self.synthetic_shape)
-        if self.dataset in _ON_DISK and not self.data_dir:
+        """Rules across keys, and the dataset's and the model's own (`check_config`)."""
+        dataset = DATASETS.meta(self.dataset)
+        if dataset.get("on_disk") and not self.data_dir:
+            embedded = [n for n in DATASETS if not DATASETS.meta(n).get("on_disk")]
             raise ConfigError(f"dataset={self.dataset} needs data_dir=<folder>; "
-                              "embedded datasets: digits, mnist5k, toy2d, synthetic")
-        if self.dataset == "tabular" and not self.label_column and self.tabular_preset == "none":
-            raise ConfigError("dataset=tabular needs label_column=<name of the label column> "
-                              "(or a tabular_preset: adult, covertype, otto)")
+                              f"embedded datasets: {', '.join(embedded)}")
+        _run_check(dataset, self)
         if self.sam != "none" and self.precision == "fp16":
+            # SAM's ascent needs the unscaled gradient norm, and a skipped (inf) step would
+            # leave the weights perturbed: fp16 loss scaling is refused here, once.
             raise ConfigError(f"sam={self.sam} with precision=fp16 is not supported "
                               "(loss scaling breaks SAM's ascent); use precision=bf16 or fp32")
         if self.drw_epoch >= self.epochs:
             raise ConfigError(f"drw_epoch={self.drw_epoch} must be below epochs={self.epochs}")
-        if self.model == "xgboost":
-            from imbtrain.xgb import check_xgboost_config
-
-            check_xgboost_config(self)
-        else:
-            from imbtrain.models import check_model_name
-
-            check_model_name(self.model)
+        _run_check(MODELS.meta(self.model), self)  # an unknown model: UserError naming them
 
     # ---- conversions ----
     def to_dict(self) -> dict[str, Any]:
@@ -307,8 +306,14 @@ class TrainConfig:
         return "_".join(parts)
 
 
-_ON_DISK = ("cifar10", "cifar100", "cinic10", "tiny_imagenet", "imagefolder", "tabular")
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _run_check(meta: dict[str, Any], cfg: TrainConfig) -> None:
+    """The `check_config(cfg)` rule a dataset or model registered, if any."""
+    check = meta.get("check_config")
+    if check is not None:
+        check(cfg)
 
 
 def _known(key: str) -> dataclasses.Field:
@@ -317,13 +322,6 @@ def _known(key: str) -> dataclasses.Field:
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise ConfigError(f"unknown config key '{key}'{hint}; `imbtrain keys` lists them all")
     return FIELDS[key]
-
-
-def _synthetic_shape(text: str) -> tuple[int, ...]:
-    if not re.fullmatch(r"\d+(x\d+x\d+)?", text):
-        raise ConfigError(f"synthetic_shape='{text}' is not allowed; use 'CxHxW' (e.g. 3x16x16) "
-                          "or 'D' (e.g. 20)")
-    return tuple(int(p) for p in text.split("x"))
 
 
 def _coerce(key: str, value: Any, typ: str) -> Any:
@@ -375,8 +373,6 @@ def check_value(key: str, value: Any) -> Any:
             left = "(" if meta.get("lo_open") else "["
             rng = f"{left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
             raise ConfigError(f"{key}={raw!r} is out of range; allowed: {rng}")
-    if value in NOT_IMPLEMENTED.get(key, ()):
-        raise ConfigError(f"{key}={value} is not implemented yet")
     return value
 
 
@@ -420,6 +416,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
             raise ConfigError(f"{p}: {e}") from None
     data.update(overrides or {})
     return TrainConfig(**data)
+
+
+def allowed_values(key: str) -> list[str] | None:
+    """The values `key` allows, when it is a choice (registry names read now), or None.
+
+        >>> allowed_values("sam"), allowed_values("lr")
+        (['none', 'sam', 'sam_a'], None)
+    """
+    if key == "model":  # registered names and the family patterns (wrn_<depth>_<width>, ...)
+        return MODELS.known()
+    choices = _known(key).metadata.get("choices")
+    return [str(c) for c in choices] if choices else None
 
 
 def describe(key: str) -> str:

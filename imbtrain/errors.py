@@ -8,6 +8,10 @@ class UserError(Exception):
     """
 
 
+class ConfigError(UserError):
+    """A config key or value that is not allowed (raised while a `TrainConfig` is built)."""
+
+
 class DivergedError(RuntimeError):
     """Training diverged: an epoch's training loss is NaN or infinite.
 

@@ -5,14 +5,25 @@ finds the gains largest under heavy imbalance. Without a large upstream set, thi
 on the training images themselves: two random views of each image, the backbone, a projector
 (`imbtrain.methods.ssl.Projector`) and VICReg or NT-Xent. The labels are never read, so the
 imbalance cannot bias the objective. The weights it writes are an ImbModel state dict that
-`pretrained=<out_dir>/pretrained.pt` loads (the head stays re-initialised).
+`pretrained=<out_dir>/pretrained.pt` loads (the head stays re-initialised). The optimiser,
+the learning-rate schedule and the autocast are the training loop's (`imbtrain.train`).
 
-    >>> path = pretrain(TrainConfig(dataset="digits", epochs=50), "runs/ssl")  # doctest: +SKIP
+    >>> import tempfile
+    >>> cfg = TrainConfig(dataset="synthetic", synthetic_shape="1x8x8", synthetic_classes=2,
+    ...                   synthetic_samples=8, epochs=1, batch_size=8)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     path = pretrain(cfg, out, log=lambda line: None)
+    ...     print(path.name, sorted(p.name for p in path.parent.iterdir()))
+    pretrained.pt ['config.yaml', 'pretrain.json', 'pretrained.pt']
+
+Pre-training digits for 50 epochs, then fine-tuning on them at a train ratio of 0.01:
+
+    imbtrain pretrain dataset=digits epochs=50 --out runs/ssl
+    imbtrain train dataset=digits train_ratio=0.01 pretrained=runs/ssl/pretrained.pt
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +37,14 @@ from imbtrain.data import ImbalancedData, build_data
 from imbtrain.errors import UserError
 from imbtrain.methods.ssl import SSL_OBJECTIVES, JointSSL
 from imbtrain.models import create_model_for
-from imbtrain.train import build_optimizer, lr_factor, resolve_device, seed_everything
+from imbtrain.pretrained import load_pretrained
+from imbtrain.train import (
+    autocast,
+    build_optimizer,
+    build_scheduler,
+    resolve_device,
+    seed_everything,
+)
 
 SCARF_RATE = 0.6  # share of features a vector view corrupts (Bahri et al. 2022's default)
 
@@ -60,13 +78,6 @@ def _objective_kwargs(cfg: TrainConfig, objective: str) -> dict[str, float]:
     return {}
 
 
-def _autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-    if device.type != "cuda" or dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
              log: Callable[[str], None] = print) -> Path:
     """Pre-train `cfg.model`'s backbone on `cfg`'s training images without labels.
@@ -88,8 +99,6 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
     data = build_data(cfg)
     model = create_model_for(cfg, data)
     if cfg.pretrained != "none":
-        from imbtrain.pretrained import load_pretrained
-
         load_pretrained(model, cfg.pretrained)
     model.to(device).train()
     ssl = JointSSL(model.feature_dim, objective, **_objective_kwargs(cfg, objective))
@@ -103,9 +112,7 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
     bs = max(bs, 2)  # BatchNorm and the variance term need two samples a batch
     steps = n // bs  # drop the incomplete last batch: sizes stay equal
     optimizer = build_optimizer(cfg, list(model.parameters()) + list(ssl.parameters()))
-    cosine = cfg.replace(schedule="cosine")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                  lambda s: lr_factor(cosine, s, steps))
+    scheduler = build_scheduler(cfg.replace(schedule="cosine"), optimizer, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda"
                                   and cfg.precision == "fp16")
     log(f"pretrain {objective}: {cfg.model} on {data.name}, {n} images without labels, "
@@ -117,7 +124,7 @@ def pretrain(cfg: TrainConfig, out_dir: str | Path, objective: str = "vicreg",
         for step in range(steps):
             x = train_x[perm[step * bs:(step + 1) * bs]]
             v = torch.cat([views(x), views(x)])
-            with _autocast(cfg, device):
+            with autocast(device, cfg.precision):
                 feats = model.backbone(v)
                 loss, _ = ssl(feats[:bs], feats[bs:])  # the objectives compute in float32
             optimizer.zero_grad(set_to_none=True)

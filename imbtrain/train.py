@@ -2,9 +2,10 @@
 
 Called from the CLI (`imbtrain train`), from tests and as the body of the Ray Tune trainable.
 It knows nothing of Ray. The data live on the training device as tensors and are batched and
-augmented there; metrics are accumulated on the device and read once per epoch.
+augmented there; metrics are accumulated on the device and read once per epoch. A model the
+loop does not train (XGBoost) goes to the trainer its registry entry names (`TRAINERS`).
 
-Per step (PAPER.md): views from the augmentation policy -> the method's batch transform (M2m)
+Per step (docs/methods.md): views from the augmentation policy -> the method's batch transform (M2m)
 -> one-hot targets t, mixed by CutMix/Mixup -> smoothed targets q (class-conditional eps) ->
 per-sample loss of the method against q, times class weights t @ w -> the stepper (ERM, SAM or
 SAM-A) does the forward/backward passes and the update. With Joint-SSL the two views of each
@@ -36,7 +37,9 @@ from imbtrain.methods.sampling import epoch_indices
 from imbtrain.methods.smoothing import smooth_targets, smoothing_eps
 from imbtrain.methods.ssl import build_ssl
 from imbtrain.metrics import confusion_update, neural_collapse, split_metrics
-from imbtrain.models import create_model, model_kwargs
+from imbtrain.models import create_model_for, model_trainer
+from imbtrain.pretrained import load_pretrained
+from imbtrain.registry import TRAINERS
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
@@ -75,6 +78,22 @@ def build_optimizer(cfg: TrainConfig, params: list) -> torch.optim.Optimizer:
                            weight_decay=cfg.weight_decay)
 
 
+def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The per-step schedule of `lr_factor` (stepped once a batch)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                             lambda s: lr_factor(cfg, s, steps_per_epoch))
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 / fp16 autocast on CUDA; nothing (fp32) for fp32 or another device. Pre-training
+    (`imbtrain.pretrain`) uses it, the optimiser and the schedule above too."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """Learning-rate multiplier at a step: linear warm-up, then cosine / step / constant."""
     warm = cfg.warmup_epochs * steps_per_epoch
@@ -102,13 +121,14 @@ class Run:
         self.counts = list(data.train_counts)
         self.method = build_method(cfg, data)
         self.method.log = log
+        self.method.train_fn = train  # M2m trains its ERM teacher with it
         data = self.method.prepare_data(data)
         self.data, self.K = data, data.num_classes
         dev = self.device
         self.train_x, self.train_y = data.train_x.to(dev), data.train_y.to(dev)
         self.splits = {"val": (data.val_x.to(dev), data.val_y.to(dev)),
                        "test": (data.test_x.to(dev), data.test_y.to(dev))}
-        # NHWC on CUDA and CPU too (oneDNN trains the cnn 2x faster here; RESULTS.md).
+        # NHWC on CUDA and CPU too (oneDNN trains the cnn 2x faster here; benchmarks/RESULTS.md).
         self.channels_last = cfg.channels_last and data.is_image
         self.model = self._build_model(cfg, data).to(dev)
         m = self.method
@@ -124,22 +144,19 @@ class Run:
         n = len(self.train_y)
         # A trailing batch of one sample would break BatchNorm; drop only that one.
         self.steps_per_epoch = n // cfg.batch_size + int(n % cfg.batch_size > 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(cfg, s, self.steps_per_epoch))
+        self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch)
         cuda = dev.type == "cuda"
-        # eval_batch_size 0 = auto: on a CPU 128 evaluates 2-4x faster than 1024 (RESULTS.md).
+        # 0 = auto: on a CPU 128 evaluates 2-4x faster than 1024 (benchmarks/RESULTS.md).
         self.eval_batch = cfg.eval_batch_size or (1024 if cuda else 128)
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-        if not cuda and self.amp_dtype is not None:
+        if not cuda and cfg.precision != "fp32":
             log(f"precision={cfg.precision} applies on CUDA only; this CPU run uses fp32")
-            self.amp_dtype = None
         self.scaler = torch.amp.GradScaler("cuda") if cuda and cfg.precision == "fp16" else None
         self.stepper = build_stepper(cfg, self.counts, self.optimizer, self.scaler)
         eps = smoothing_eps(cfg, self.counts)
         self.eps = eps.to(dev, torch.float32) if eps is not None else None
         self.ema = None
         if cfg.ema_decay > 0:
-            from timm.utils import ModelEmaV3
+            from timm.utils import ModelEmaV3  # lazy: timm takes a second to import
 
             # timm's warm-up (decay 1 - (1 + step) ** -2/3, capped at ema_decay) keeps the
             # average from clinging to the initial weights in short runs.
@@ -149,11 +166,8 @@ class Run:
         self.kept: dict[str, torch.Tensor | None] = {}  # the final evaluation's features
 
     def _build_model(self, cfg: TrainConfig, data: ImbalancedData) -> torch.nn.Module:
-        model = create_model(cfg.model, data.input_shape, data.num_classes,
-                             **model_kwargs(cfg, data))
+        model = create_model_for(cfg, data)
         if cfg.pretrained != "none":
-            from imbtrain.pretrained import load_pretrained
-
             report = load_pretrained(model, cfg.pretrained)
             self.log(f"pretrained {cfg.pretrained}: loaded {len(report['loaded'])} tensors, "
                      f"re-initialised {', '.join(report['reinitialised']) or 'none'}")
@@ -163,9 +177,7 @@ class Run:
         return model
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.cfg.precision)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
@@ -200,12 +212,9 @@ class Run:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        if self.ssl is not None and state["ssl"] is not None:
-            self.ssl.load_state_dict(state["ssl"])
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
+        for part, key in ((self.ema, "ema"), (self.ssl, "ssl"), (self.scaler, "scaler")):
+            if part is not None and state[key] is not None:
+                part.load_state_dict(state[key])
         self.method.passes = state.get("method_passes", 0)
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
@@ -343,7 +352,7 @@ def evaluate(run: Run, split: str, keep_features: bool = False) -> dict[str, flo
 
 
 def collapse_metrics(run: Run) -> dict[str, float]:
-    """Neural-collapse measures of the final model (PAPER.md, Table 4): one forward pass over
+    """Neural-collapse measures of the final model (paper Table 4): one forward pass over
     the train split; the test features are the final evaluation's (the same numbers)."""
     def features(x: torch.Tensor) -> torch.Tensor:
         return torch.cat([f for f, _ in eval_passes(run, x, head=False)]).float().cpu()
@@ -363,12 +372,17 @@ def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report |
     """Train one model as `cfg` says; `report(metrics, state)` after every epoch.
 
     `resume` is a `state` from an earlier report: the run continues from it and ends with
-    exactly the metrics of an uninterrupted run (CPU, same config).
+    exactly the metrics of an uninterrupted run (CPU, same config). The model's trainer (the
+    loop below, or the one its registry entry names) does the work.
     """
-    if cfg.model == "xgboost":  # boosted trees: same data, metrics, reports and result
-        from imbtrain.xgb import train_xgboost
+    return TRAINERS.get(model_trainer(cfg.model))(cfg, data, report, resume, log)
 
-        return train_xgboost(cfg, data, report, resume, log)
+
+@TRAINERS.register("loop")
+def train_loop(cfg: TrainConfig, data: ImbalancedData | None = None,
+               report: Report | None = None, resume: dict[str, Any] | None = None,
+               log: Callable[[str], None] = print) -> TrainResult:
+    """The loop: epochs of steps, evaluation, reports, a method's final stage, collapse."""
     run = Run(cfg, data, log)
     if resume is not None:
         run.load_state(resume)

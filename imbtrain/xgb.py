@@ -1,10 +1,11 @@
-"""XGBoost as a first-class model: `model=xgboost`, the strong tree baseline of Table 6.
+"""The trainer of `model=xgboost`: boosting rounds in place of the loop's epochs.
 
-`train(cfg)` hands a config with model=xgboost to `train_xgboost`, which keeps the loop's
-contract: the same data (`build_data`, so the same splits and imbalance profile), the same
-metrics (`split_metrics`, AUROC and AUPRC of the minority class for binary data), the same
-per-epoch `report(metrics, state)` and the same `TrainResult`, so studies, results.parquet
-and the analyses treat trees like any network.
+`train(cfg)` looks up the trainer the model's registry entry names (`imbtrain.models.trees`,
+`trainer="xgboost"`) and hands the run to `train_xgboost`, which keeps the loop's contract:
+the same data (`build_data`, so the same splits and imbalance profile), the same metrics
+(`split_metrics`, AUROC and AUPRC of the minority class for binary data), the same per-epoch
+`report(metrics, state)` and the same `TrainResult`, so studies, results.parquet and the
+analyses treat trees like any network.
 
 Epochs: `xgb_rounds` boosting rounds are spread over `epochs` reports; "epoch" e ends after
 floor(e * xgb_rounds / epochs) rounds (each chunk is one `xgb.train` call continuing the
@@ -15,12 +16,8 @@ stopping on validation.
 
 Imbalance: `xgb_class_weight=balanced` weighs sample i by N / (K n_{y_i}) (scikit-learn's
 "balanced"); `method=reweight` uses its per-class weights instead; `method=smote` over-samples
-the train split first. The network-only knobs (SAM, smoothing, SSL, mixing, augmentation, EMA,
-embeddings, pre-training) are refused by `check_xgboost_config`.
-
-The trained booster travels inside `XGBoostModel`, an nn.Module whose `state_dict` holds its
-bytes and whose forward gives log-probabilities, so `torch.save(model.state_dict())` and code
-that reads logits work unchanged.
+the train split first. The network-only knobs are refused by the config
+(`imbtrain.models.trees.check_xgboost_config`).
 """
 
 from __future__ import annotations
@@ -31,64 +28,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from imbtrain.data import build_data
+from imbtrain.methods import build_method
 from imbtrain.metrics import confusion_matrix, split_metrics
-
-SUPPORTED_METHODS = ("erm", "reweight", "smote")
-# Network-only knobs and their "off" values: set, they would be silently ignored by trees.
-NETWORK_ONLY = {"sam": "none", "smoothing": "none", "ssl": "none", "mix": "none",
-                "augment": "none", "random_erasing": 0.0, "ema_decay": 0.0,
-                "num_embeddings": "none", "pretrained": "none"}
-
-
-def check_xgboost_config(cfg) -> None:
-    """ConfigError if cfg asks model=xgboost for something trees do not do."""
-    from imbtrain.config import ConfigError
-
-    if cfg.method not in SUPPORTED_METHODS:
-        raise ConfigError(f"model=xgboost supports method={', '.join(SUPPORTED_METHODS)}; got "
-                          f"method={cfg.method}")
-    if cfg.method == "reweight" and cfg.xgb_class_weight != "none":
-        raise ConfigError("model=xgboost: choose method=reweight or xgb_class_weight=balanced, "
-                          "not both")
-    set_knobs = [f"{k}={getattr(cfg, k)}" for k, off in NETWORK_ONLY.items()
-                 if getattr(cfg, k) != off]
-    if set_knobs:
-        raise ConfigError(f"model=xgboost trains boosted trees; {', '.join(set_knobs)} applies "
-                          "to neural networks only; leave it at its default")
-
-
-# ================================================================ the model
-
-
-class XGBoostModel(nn.Module):
-    """A trained booster as an nn.Module: forward(x) = log class probabilities (B, K).
-
-    `state_dict()` holds the booster as a uint8 buffer (its UBJSON bytes); `booster` is the
-    live xgboost.Booster.
-    """
-
-    def __init__(self, booster, num_classes: int) -> None:
-        super().__init__()
-        self.num_classes = int(num_classes)
-        self.booster = booster
-        raw = bytes(booster.save_raw(raw_format="ubj"))
-        self.register_buffer("booster_ubj", torch.frombuffer(bytearray(raw), dtype=torch.uint8))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = predict_proba(self.booster, x.detach().reshape(len(x), -1).cpu().numpy(),
-                              self.num_classes)
-        return torch.from_numpy(probs).clamp_min(1e-12).log().to(x.device, torch.float32)
-
-
-def load_booster(raw: bytes):
-    import xgboost as xgb
-
-    booster = xgb.Booster()
-    booster.load_model(bytearray(raw))
-    return booster
-
+from imbtrain.models.trees import (  # noqa: F401  (re-exported: what a trained booster is)
+    NETWORK_ONLY,
+    SUPPORTED_METHODS,
+    XGBoostModel,
+    check_xgboost_config,
+    load_booster,
+    predict_proba,
+)
+from imbtrain.registry import TRAINERS
+from imbtrain.train import Report, TrainResult
 
 # ================================================================ training
 
@@ -115,14 +68,6 @@ def sample_weights(cfg, y: np.ndarray, num_classes: int, method) -> np.ndarray |
     return None if w is None else w.double().numpy()[y]
 
 
-def predict_proba(booster, x: np.ndarray, num_classes: int) -> np.ndarray:
-    """(N, K) class probabilities of every tree built so far."""
-    import xgboost as xgb
-
-    p = booster.predict(xgb.DMatrix(x))
-    return np.stack([1.0 - p, p], axis=1) if num_classes == 2 else p.reshape(len(x), -1)
-
-
 def evaluate_split(booster, x: np.ndarray, y: np.ndarray, counts: list[int], split: str,
                    num_classes: int) -> dict[str, float]:
     """The loop's split metrics from the booster's probabilities (scores for binary data)."""
@@ -141,7 +86,7 @@ def grow(booster, params: dict[str, Any], dtrain, epoch: int, cfg):
     every chunk starts from the bytes (as a resumed run does), with its own seed
     `seed + 7919 * epoch` so that the chunks draw fresh row and column samples.
     """
-    import xgboost as xgb
+    import xgboost as xgb  # lazy, as in imbtrain.models.trees
 
     rounds = rounds_done(epoch + 1, cfg) - rounds_done(epoch, cfg)
     if not rounds:
@@ -161,14 +106,12 @@ def _arrays(t: torch.Tensor) -> np.ndarray:
     return t.reshape(len(t), -1).float().numpy()
 
 
-def train_xgboost(cfg, data=None, report: Callable | None = None,
-                  resume: dict[str, Any] | None = None, log: Callable[[str], None] = print):
+@TRAINERS.register("xgboost")
+def train_xgboost(cfg, data=None, report: Report | None = None,
+                  resume: dict[str, Any] | None = None,
+                  log: Callable[[str], None] = print) -> TrainResult:
     """`train()` for model=xgboost: same data, metrics, reports and TrainResult as the loop."""
-    import xgboost as xgb
-
-    from imbtrain.data import build_data
-    from imbtrain.methods import build_method
-    from imbtrain.train import TrainResult
+    import xgboost as xgb  # lazy, as in imbtrain.models.trees
 
     if cfg.device == "cuda":
         log("model=xgboost runs on the CPU here (the xgboost-cpu build)")

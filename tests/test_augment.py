@@ -173,6 +173,10 @@ def _ops_to_check():
     return sorted(set(cases))
 
 
+def test_every_registered_op_is_checked_against_torchvision():
+    assert set(OPS) == {name for name, _, _ in _ops_to_check()}
+
+
 @pytest.mark.parametrize("name,interp,magnitude", _ops_to_check())
 def test_batched_op_equals_torchvision_per_image(name, interp, magnitude):
     ref = v2.TrivialAugmentWide()
@@ -284,6 +288,15 @@ def test_mix_none_is_identity():
     x, t = torch.randn(4, 1, 8, 8), torch.eye(4)
     assert aug.mix(x, t) == (x, t)
     assert set(MIXES) == {"none", "cutmix", "mixup"}
+
+
+@pytest.mark.parametrize("mix", MIXES.names())
+def test_every_mix_keeps_shapes_and_gives_distributions(mix):
+    torch.manual_seed(0)
+    x, t = torch.randn(6, 3, 8, 8), torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])]
+    mixed_x, mixed_t = MIXES[mix](x, t, 1.0)
+    assert mixed_x.shape == x.shape and mixed_t.shape == t.shape
+    assert (mixed_t >= 0).all() and torch.allclose(mixed_t.sum(1), torch.ones(6))
 
 
 # ----------------------------------------------------------------- errors

@@ -1,12 +1,13 @@
 """Tests of imbtrain.data: profiles, splits, the registry and every loader.
 
-Counts are worked out by hand from n_i = floor(n_max * r ** (i / (K - 1))) (PAPER.md); the
+Counts are worked out by hand from n_i = floor(n_max * r ** (i / (K - 1))) (docs/methods.md); the
 on-disk loaders read tiny files written here in each dataset's standard layout.
 """
 
 from __future__ import annotations
 
 import doctest
+import math
 import pickle
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,9 +19,12 @@ from PIL import Image
 
 import imbtrain.data
 from imbtrain.data import (
+    DATA_FIELDS,
     DATASETS,
+    SOURCE_FIELDS,
     RawData,
     build_data,
+    cached_data,
     clear_cache,
     exp_counts,
     load_raw,
@@ -232,8 +236,47 @@ def test_register_dataset_plugs_into_build_data():
         with pytest.raises(ValueError, match="twice"):
             register_dataset("tiny_test_set")(tiny)
     finally:
-        DATASETS.pop("tiny_test_set")
+        DATASETS.unregister("tiny_test_set")
         clear_cache()
+
+
+EMBEDDED = [n for n in DATASETS if not DATASETS.meta(n).get("on_disk")]
+
+
+def test_the_registry_knows_which_datasets_need_files():
+    assert {"digits", "mnist5k", "toy2d", "synthetic", "tabular_synth"} <= set(EMBEDDED)
+    assert all(DATASETS.meta(n).get("on_disk") for n in ("cifar10", "imagefolder", "tabular"))
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_every_embedded_dataset_builds(name):
+    data = build_data(make_cfg(dataset=name, train_ratio=0.1))
+    k = data.num_classes
+    assert k == len(data.class_names) == len(data.train_counts) >= 2
+    assert data.train_counts == counts(data.train_y, k) and data.train_counts[0] == max(
+        data.train_counts) and min(data.train_counts) >= 1
+    for x, y in ((data.train_x, data.train_y), (data.val_x, data.val_y),
+                 (data.test_x, data.test_y)):
+        assert tuple(x.shape[1:]) == data.input_shape and len(x) == len(y) > 0
+        assert y.dtype == torch.int64 and int(y.min()) >= 0 and int(y.max()) < k
+        assert x.dtype == (torch.uint8 if data.is_image else torch.float32)
+
+
+def test_one_cache_keeps_the_latest_data_sets_and_one_raw_pool():
+    from imbtrain.config import FIELDS
+
+    assert set(SOURCE_FIELDS) < set(DATA_FIELDS) <= set(FIELDS)
+    clear_cache()
+    first = cached_data(make_cfg(dataset="digits", train_ratio=0.1))
+    assert cached_data(make_cfg(dataset="digits", train_ratio=0.1)) is first
+    raw = load_raw(make_cfg(dataset="digits"))
+    for ratio in (0.2, 0.3, 0.4, 0.5):  # four more ratios of the same pool
+        data = cached_data(make_cfg(dataset="digits", train_ratio=ratio))
+        assert data.train_counts[-1] == math.floor(122 * ratio)  # n_max 122 (class 3)
+    assert load_raw(make_cfg(dataset="digits", train_ratio=0.5)) is raw  # decoded once
+    again = cached_data(make_cfg(dataset="digits", train_ratio=0.1))  # the 5th evicted it
+    assert again is not first and again.train_counts == first.train_counts
+    clear_cache()
 
 
 def test_module_docstring_example():

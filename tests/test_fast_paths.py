@@ -1,5 +1,5 @@
 """The loop's fast paths: no host round trip per step on CUDA, channels-last on CPU, the
-collapse pass reusing the final test features (issue 8; benchmarks/RESULTS.md)."""
+collapse pass reusing the final test features (benchmarks/RESULTS.md)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Metrics with numbers worked out by hand (PAPER.md "Metrics")."""
+"""Metrics with numbers worked out by hand (docs/methods.md, "2. Metrics")."""
 
 import math
 

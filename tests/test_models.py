@@ -2,6 +2,8 @@
 
 Parametrised over the registry (MODELS plus one example per family), so a new model is tested
 as soon as it is registered. Parameter counts are worked out by hand from the architectures.
+A model with a trainer of its own (XGBoost) builds no untrained network: it is trained in
+tests/test_tabular_train.py.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from imbtrain.models import (
     check_model_name,
     count_parameters,
     create_model,
+    model_trainer,
     register_model,
 )
+from imbtrain.registry import TRAINERS
 
 torch.set_num_threads(1)
 
@@ -34,7 +38,8 @@ FAMILY_EXAMPLES = {"wrn_<depth>_<width>": "wrn_16_2", "timm/<name>": "timm/resne
 BIG = {"wrn_28_10"}  # 36.5M parameters: built once, one input shape only
 IMAGE_SHAPES = [(3, 32, 32), (1, 28, 28), (1, 8, 8)]
 VECTOR_SHAPES = [(16,), (5,)]  # for the vector-only (tabular) models
-NAMES = sorted(MODELS) + sorted(FAMILY_EXAMPLES.values())
+NETWORKS = sorted(n for n in MODELS if model_trainer(n) == "loop")  # what the loop trains
+NAMES = NETWORKS + sorted(FAMILY_EXAMPLES.values())
 
 
 @functools.cache
@@ -212,7 +217,7 @@ def test_unknown_name_lists_the_known_ones():
         check_model_name("resnet33")
     assert str(err.value) == (
         "model 'resnet33' is unknown; known: cnn, ft_transformer, mlp, resnet8, resnet20, "
-        "resnet32, resnet56, tab_resnet, wrn_28_10, wrn_<depth>_<width>, timm/<name>; "
+        "resnet32, resnet56, tab_resnet, wrn_28_10, xgboost, wrn_<depth>_<width>, timm/<name>; "
         "did you mean 'resnet32'?"
     )
     with pytest.raises(UserError, match="is unknown; known: cnn, ft_transformer, mlp"):
@@ -263,18 +268,29 @@ def test_wrn_dropout_option():
 # --- registry behaviour -------------------------------------------------------------------------
 
 
-def test_registering_a_model_makes_it_buildable(monkeypatch):
-    monkeypatch.setattr("imbtrain.models.registry.MODELS", dict(MODELS))
-    from imbtrain.models import registry
-
-    @register_model("linear")
+def test_registering_a_model_makes_it_buildable():
     def linear(input_shape, num_classes):
         return ImbModel(nn.Flatten(), feature_dim=input_shape[0] * 4, num_classes=num_classes)
 
-    assert registry.MODELS["linear"] is linear and "linear" not in MODELS
-    assert create_model("linear", (2, 2, 2), 3)(torch.zeros(1, 2, 2, 2)).shape == (1, 3)
-    with pytest.raises(ValueError, match="registered twice"):
-        register_model("linear")(linear)
+    try:
+        assert register_model("linear")(linear) is linear and MODELS["linear"] is linear
+        assert create_model("linear", (2, 2, 2), 3)(torch.zeros(1, 2, 2, 2)).shape == (1, 3)
+        with pytest.raises(ValueError, match="registered twice"):
+            register_model("linear")(linear)
+    finally:
+        MODELS.unregister("linear")
+    assert "linear" not in MODELS
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_names_a_registered_trainer(name):
+    assert model_trainer(name) in TRAINERS and callable(TRAINERS[model_trainer(name)])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if model_trainer(n) != "loop"))
+def test_a_model_with_its_own_trainer_builds_no_network(name):
+    with pytest.raises(UserError, match="no untrained network to build"):
+        create_model(name, (16,), 3)
 
 
 def test_models_pickle_and_build_deterministically():

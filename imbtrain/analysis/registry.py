@@ -29,24 +29,15 @@ import pandas as pd
 import yaml
 
 from imbtrain.errors import UserError
+from imbtrain.registry import ANALYSES
 
 Analysis = Callable[..., list[Path]]
-ANALYSES: dict[str, Analysis] = {}
-"""kind -> analysis function (filled by the modules of imbtrain.analysis on import)."""
 
 ANALYSES_FILE = "analyses.yaml"  # {kind: {option: value}} a study drew, beside its tables
 
-
-def register_analysis(kind: str) -> Callable[[Analysis], Analysis]:
-    """Register `fn` as the analysis `kind` (`imbtrain analyze --kind <kind>`)."""
-
-    def decorator(fn: Analysis) -> Analysis:
-        if kind in ANALYSES:
-            raise ValueError(f"analysis {kind!r} is registered twice")
-        ANALYSES[kind] = fn
-        return fn
-
-    return decorator
+register_analysis = ANALYSES.register
+"""`@register_analysis(kind)`: `fn` is the analysis `kind` (`imbtrain analyze --kind <kind>`),
+in `imbtrain.registry.ANALYSES` (filled by the modules of imbtrain.analysis on import)."""
 
 
 def analysis_options(kind: str) -> dict[str, Any]:
@@ -132,8 +123,6 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
     that takes it), `kind.option`, or a kind mapped to a dict of its options. An analysis
     that needs the study folder itself (importance: optuna.db) takes it as `results_dir`.
     """
-    from imbtrain import analysis  # noqa: F401  (registers every analysis)
-
     results_dir = Path(results_dir)
     recorded = _recorded(results_dir)
     options = dict(options or {})

@@ -8,13 +8,22 @@ Vectors (B, D) are already standardised floats: only `augment=none`, no erasing,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 from imbtrain.augment.erasing import random_erasing
 from imbtrain.augment.ops import check_channels
-from imbtrain.augment.registry import AUGMENTATIONS, MIXES, Mixer, Policy
 from imbtrain.errors import UserError
+from imbtrain.registry import AUGMENTATIONS, MIXES
+
+# A policy (`AUGMENTATIONS` holds factories `(height, width, *, batched=True) -> policy | None`)
+# maps uint8 batches (B, C, H, W) to uint8 batches; a mixer (`MIXES`) takes a float batch,
+# soft targets (B, K) and the Beta parameter alpha and returns the mixed pair.
+Policy = Callable[[Tensor], Tensor]
+PolicyFactory = Callable[..., Policy | None]
+Mixer = Callable[[Tensor, Tensor, float], tuple[Tensor, Tensor]]
 
 
 class Augmentation:
@@ -99,7 +108,7 @@ def build_augmentation(cfg, data, device: torch.device | str) -> Augmentation:
     if cfg.mix not in MIXES:
         raise UserError(f"mix={cfg.mix} is unknown; allowed: {_allowed(MIXES)}")
     device = torch.device(device)
-    mixer = MIXES[cfg.mix]
+    mixer = MIXES.get(cfg.mix)
     name = getattr(data, "name", "?")
     if not data.is_image:
         _check_vectors(cfg, name)
@@ -110,5 +119,5 @@ def build_augmentation(cfg, data, device: torch.device | str) -> Augmentation:
                         f"has {channels}; use augment=flip_crop or augment=none")
     mean = data.mean if data.mean is not None else (0.0,) * channels
     std = data.std if data.std is not None else (1.0,) * channels
-    policy = AUGMENTATIONS[cfg.augment](height, width)
+    policy = AUGMENTATIONS.get(cfg.augment)(height, width)
     return Augmentation(policy, mixer, cfg.mix_alpha, cfg.random_erasing, mean, std, device)

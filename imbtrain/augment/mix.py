@@ -4,7 +4,8 @@ Each sample is paired with a partner from a random permutation of the batch (tor
 and lambda ~ Beta(alpha, alpha) is drawn through torch.distributions (torch's RNG on the
 batch's device). One lambda, and for CutMix one box, per batch: the standard of both papers'
 code and of timm's `Mixup(mode="batch")`. The targets mix with the same lambda as the inputs,
-so smoothing and class weights downstream see each source label with its share (PAPER.md).
+so smoothing and class weights downstream see each source label with its share
+(docs/methods.md, "5. Label smoothing").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from torch import Tensor
 
 from imbtrain.augment.erasing import box_mask
-from imbtrain.augment.registry import register_mix
+from imbtrain.registry import MIXES
 
 
 def sample_lambda(alpha: float, device: torch.device) -> Tensor:
@@ -60,20 +61,20 @@ def cutmix_with(x: Tensor, t: Tensor, box: Tensor, perm: Tensor) -> tuple[Tensor
     return torch.where(mask, x[perm], x), mix_targets(t, perm, lam)
 
 
-@register_mix("none")
+@MIXES.register("none")
 def no_mix(x: Tensor, t: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """Identity."""
     return x, t
 
 
-@register_mix("mixup")
+@MIXES.register("mixup")
 def mixup(x: Tensor, t: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """Mixup with lambda ~ Beta(alpha, alpha); images or vectors."""
     perm = torch.randperm(x.shape[0], device=x.device)
     return mixup_with(x, t, sample_lambda(alpha, x.device), perm)
 
 
-@register_mix("cutmix")
+@MIXES.register("cutmix")
 def cutmix(x: Tensor, t: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     """CutMix with lambda ~ Beta(alpha, alpha), corrected to the clipped box's area."""
     perm = torch.randperm(x.shape[0], device=x.device)

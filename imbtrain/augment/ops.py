@@ -25,19 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
+from imbtrain.registry import AUGMENT_OPS
+
 # kernel(x uint8 (N, C, H, W), magnitude float64 (N,), interpolation) -> uint8 (N, C, H, W)
 OpKernel = Callable[[Tensor, Tensor, str], Tensor]
-OPS: dict[str, OpKernel] = {}
-
-
-def register_op(name: str) -> Callable[[OpKernel], OpKernel]:
-    """Register a batched kernel under torchvision's operation name."""
-
-    def decorator(kernel: OpKernel) -> OpKernel:
-        OPS[name] = kernel
-        return kernel
-
-    return decorator
+OPS = AUGMENT_OPS  # the batched kernels by torchvision's operation name
+register_op = AUGMENT_OPS.register
+"""`@register_op("ShearX")`: a batched kernel under torchvision's operation name."""
 
 
 def apply_ops(x: Tensor, op_index: Tensor, magnitude: Tensor, names: tuple[str, ...],
@@ -55,7 +49,7 @@ def apply_ops(x: Tensor, op_index: Tensor, magnitude: Tensor, names: tuple[str, 
     for k, size in enumerate(sizes):
         piece = xs[start:start + size]
         if k > 0 and size > 0 and names[k - 1] != "Identity":
-            piece = OPS[names[k - 1]](piece, ms[start:start + size], interpolation)
+            piece = AUGMENT_OPS.get(names[k - 1])(piece, ms[start:start + size], interpolation)
         pieces.append(piece)
         start += size
     return torch.empty_like(x).index_copy_(0, order, torch.cat(pieces))

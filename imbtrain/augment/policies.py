@@ -13,27 +13,28 @@ from torchvision.transforms import v2
 
 from imbtrain.augment.auto import AugMix, AutoAugmentCIFAR10, PerImage, RandAugment
 from imbtrain.augment.auto import TrivialAugmentWide as BatchedTrivialAugmentWide
+from imbtrain.augment.core import Policy
 from imbtrain.augment.flip_crop import FlipCrop
-from imbtrain.augment.registry import Policy, register_augmentation
+from imbtrain.registry import AUGMENTATIONS
 
 
 def _after_flip_crop(height: int, width: int, policy: Policy) -> Policy:
     return v2.Compose([FlipCrop(height, width), policy])
 
 
-@register_augmentation("none")
+@AUGMENTATIONS.register("none")
 def no_augmentation(height: int, width: int, *, batched: bool = True) -> None:
     """The raw images."""
     return None
 
 
-@register_augmentation("flip_crop")
+@AUGMENTATIONS.register("flip_crop")
 def flip_crop(height: int, width: int, *, batched: bool = True) -> Policy:
     """Random crop of the zero-padded image and horizontal flip with p 0.5."""
     return FlipCrop(height, width)
 
 
-@register_augmentation("autoaugment")
+@AUGMENTATIONS.register("autoaugment")
 def autoaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then AutoAugment's CIFAR-10 policy."""
     policy = (AutoAugmentCIFAR10(height, width) if batched
@@ -41,7 +42,7 @@ def autoaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     return _after_flip_crop(height, width, policy)
 
 
-@register_augmentation("trivialaugment")
+@AUGMENTATIONS.register("trivialaugment")
 def trivialaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then TrivialAugmentWide."""
     policy = (BatchedTrivialAugmentWide(height, width) if batched
@@ -49,14 +50,14 @@ def trivialaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     return _after_flip_crop(height, width, policy)
 
 
-@register_augmentation("randaugment")
+@AUGMENTATIONS.register("randaugment")
 def randaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then RandAugment (2 operations, magnitude 9 of 31)."""
     policy = RandAugment(height, width) if batched else PerImage(v2.RandAugment())
     return _after_flip_crop(height, width, policy)
 
 
-@register_augmentation("augmix")
+@AUGMENTATIONS.register("augmix")
 def augmix(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then AugMix (severity 3, 3 chains of depth 1-3, alpha 1)."""
     policy = AugMix(height, width) if batched else PerImage(v2.AugMix())

@@ -1,4 +1,4 @@
-"""Imbalanced datasets: profiles, the dataset registry and `build_data(cfg)`.
+"""Imbalanced datasets: profiles, the registered loaders and `build_data(cfg)`.
 
     >>> from types import SimpleNamespace
     >>> cfg = SimpleNamespace(dataset="digits", data_dir="", train_ratio=0.1,
@@ -8,20 +8,32 @@
     >>> data.train_counts[0], data.train_counts[-1], data.input_shape
     (119, 12, (1, 8, 8))
 
-Registered datasets (`DATASETS`): embedded `digits`, `mnist5k`, `toy2d`, `synthetic`
-(module `embedded`), on-disk `cifar10`, `cifar100`, `cinic10`, `tiny_imagenet`,
+Registered datasets (`imbtrain.registry.DATASETS`): embedded `digits`, `mnist5k`, `toy2d`,
+`synthetic` (module `embedded`), on-disk `cifar10`, `cifar100`, `cinic10`, `tiny_imagenet`,
 `imagefolder` (module `vision`), tabular `tabular` (a CSV or Parquet file) and the embedded
-`tabular_synth` (module `tabular`).
+`tabular_synth` (module `tabular`). A new dataset is one loader decorated with
+`@DATASETS.register("name")` in a module of its own (`imbtrain.data.base`).
+
+`cached_data(cfg)` is `build_data(cfg)` kept per process for the latest few settings of
+`DATA_FIELDS`, the config fields that decide the data; the raw pools it cuts from are kept
+apart, keyed by the first `SOURCE_FIELDS` of them, so trials that differ only in their
+train ratio decode the files once.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from imbtrain.data import embedded, tabular, vision  # noqa: F401  (fills the registry)
+# Importing a loader's module registers it; this order is the order `imbtrain keys` lists.
+from imbtrain.data import embedded, vision  # noqa: F401
+
+# isort: split
+from imbtrain.data import tabular  # noqa: F401
+from imbtrain.data.base import RawData
 from imbtrain.data.profiles import (
     exp_counts,
     profile_counts,
@@ -29,15 +41,20 @@ from imbtrain.data.profiles import (
     step_counts,
     subsample_per_class,
 )
-from imbtrain.data.registry import DATASETS, RawData, register_dataset
 from imbtrain.data.tabular import TabularInfo
-from imbtrain.errors import UserError
+from imbtrain.registry import DATASETS
+
+register_dataset = DATASETS.register
+"""`@register_dataset("name", on_disk=..., check_config=...)`: `DATASETS.register`."""
 
 __all__ = [
     "DATASETS",
+    "DATA_FIELDS",
     "ImbalancedData",
     "RawData",
+    "SOURCE_FIELDS",
     "build_data",
+    "cached_data",
     "clear_cache",
     "exp_counts",
     "load_raw",
@@ -54,9 +71,10 @@ class ImbalancedData:
 
     Images are uint8 (N, C, H, W), normalised later on the device with `mean`/`std`
     (per channel, 0..1 scale); vectors are float32 (N, D), already standardised.
-    `train_counts` are the per-class train counts after the profile (PAPER.md: record them
-    with every run). `feature_info` describes the columns of tabular data (numeric, missing
-    indicators, one-hot blocks; `imbtrain.data.tabular.TabularInfo`), None for other data.
+    `train_counts` are the per-class train counts after the profile (recorded with every
+    run: metrics.json, results.parquet). `feature_info` describes the columns of tabular
+    data (numeric, missing indicators, one-hot blocks; `imbtrain.data.tabular.TabularInfo`),
+    None for other data.
     """
 
     name: str
@@ -79,40 +97,58 @@ class ImbalancedData:
         return len(self.input_shape) == 3
 
 
-# Config fields a loader may read: they, and only they, decide the raw pools.
-_SOURCE_FIELDS = (
-    "dataset",
-    "data_dir",
-    "label_column",
-    "tabular_preset",
-    "tabular_transform",
-    "tabular_drop",
-    "image_size",
-    "synthetic_classes",
-    "synthetic_shape",
-    "synthetic_samples",
+# ================================================================ the cache
+
+# The config fields that decide `build_data(cfg)`: the first SOURCE_FIELDS (those a loader may
+# read) decide the raw pools, the rest how they are cut (profile, splits, data seed).
+DATA_FIELDS = (
+    "dataset", "data_dir", "label_column", "tabular_preset", "tabular_transform",
+    "tabular_drop", "image_size", "synthetic_classes", "synthetic_shape", "synthetic_samples",
+    "train_ratio", "imbalance_profile", "test_ratio", "val_fraction", "data_seed",
 )
-_cache: dict[tuple, RawData] = {}
+SOURCE_FIELDS = DATA_FIELDS[:10]
+
+
+class _Cache:
+    """The latest `size` values by key, least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, cfg, fields: tuple[str, ...], make):
+        key = tuple(getattr(cfg, f, None) for f in fields)
+        if key in self.items:
+            self.items.move_to_end(key)
+        else:
+            self.items[key] = make(cfg)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return self.items[key]
+
+
+# Ray Tune reuses actors across trials of a study: without the cache every trial would decode
+# the same image files again. One raw pool (a process holds at most one), a few cut data sets
+# (a study's train ratios of that pool; small next to the pool).
+_RAW, _DATA = _Cache(1), _Cache(4)
 
 
 def load_raw(cfg) -> RawData:
-    """The raw pools of `cfg.dataset`, cached for the latest data source only.
+    """The raw pools of `cfg.dataset`, cached for the latest data source only."""
+    return _RAW.get(cfg, SOURCE_FIELDS, lambda c: DATASETS.get(c.dataset)(c))
 
-    Ray Tune reuses actors across trials of a study; without the cache every trial would
-    decode the same image files again. One entry, so a process holds at most one pool.
-    """
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(sorted(DATASETS))}")
-    key = tuple(getattr(cfg, f, None) for f in _SOURCE_FIELDS)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = DATASETS[cfg.dataset](cfg)
-    return _cache[key]
+
+def cached_data(cfg) -> ImbalancedData:
+    """`build_data(cfg)`, kept per process for the latest few settings of `DATA_FIELDS`."""
+    return _DATA.get(cfg, DATA_FIELDS, build_data)
 
 
 def clear_cache() -> None:
-    """Forget the cached pools (e.g. after the files under data_dir changed)."""
-    _cache.clear()
+    """Forget the cached pools and data sets (e.g. after the files under data_dir changed)."""
+    _RAW.items.clear()
+    _DATA.items.clear()
+
+
+# ================================================================ imbalanced data
 
 
 def _counts(y: Tensor, num_classes: int) -> list[int]:
@@ -126,7 +162,7 @@ def _apply_profile(y: Tensor, num_classes: int, profile: str, ratio: float, seed
 
 
 def build_data(cfg) -> ImbalancedData:
-    """Load `cfg.dataset` and make it imbalanced (PAPER.md, "Imbalanced data").
+    """Load `cfg.dataset` and make it imbalanced (docs/methods.md, "1. Imbalanced data").
 
     1. Train: the `imbalance_profile` at `train_ratio`, n_max = the largest class of the
        train pool, kept by a per-class shuffle seeded with `data_seed`.

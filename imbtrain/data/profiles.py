@@ -1,4 +1,4 @@
-"""Imbalance profiles and seeded per-class subsampling (PAPER.md, "Imbalanced data").
+"""Imbalance profiles and seeded per-class subsampling (docs/methods.md, "1. Imbalanced data").
 
 A profile maps (n_max, K, r) to per-class counts, class 0 largest, in the dataset's label
 order. Subsampling keeps the first n_i samples of a seeded per-class shuffle, so the subset
@@ -20,7 +20,7 @@ from imbtrain.errors import UserError
 def _floor(x: float) -> int:
     """floor(x), immune to float noise: 100 * 0.29 is 28.999999999999996 in binary, but
     the count the formula means is 29. Rounding to 9 decimals first keeps every reference
-    count of PAPER.md (CIFAR-10 at r = 0.01: 5000, 2997, ..., 50) unchanged."""
+    count of docs/methods.md (CIFAR-10 at r = 0.01: 5000, 2997, ..., 50) unchanged."""
     return math.floor(round(x, 9))
 
 

@@ -10,7 +10,8 @@ tabular data", with the rules below for what they leave open):
    compressed or not, with a header row; presets name the columns of headerless files).
 2. Labels: the distinct values of `label_column`, sorted (numbers numerically, strings
    lexicographically), become 0..K-1; `class_names` are their texts. The profile's class
-   order is this order (PAPER.md), so class 0 gets n_max.
+   order is this order (the dataset's label order, docs/methods.md, "1. Imbalanced data"), so
+   class 0 gets n_max.
 3. A fixed stratified split seeded by a constant (never `data_seed`): 36% of each class to the
    test pool, 64% to the train pool. `build_data` then takes `val_fraction` of the test pool as
    the validation split (val_fraction=0.4444 gives Gorishniy's 64/16/20 split) and applies the
@@ -43,7 +44,8 @@ Rules:
 - Refused with a one-line UserError: a missing or unreadable file, a label column that is not
   there, a missing label, a single class, a class with fewer than `MIN_CLASS_ROWS` rows, a
   column of numbers holding a few non-numbers ("garbage"), infinite values, unsupported column
-  types, no feature left.
+  types, no feature left. Neither a label column nor a preset: refused by `TrainConfig`
+  (`check_tabular_config`), before any file is read.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
+from imbtrain.data.base import RawData
 from imbtrain.data.profiles import split_per_class
-from imbtrain.data.registry import RawData, register_dataset
 from imbtrain.data.tabular_presets import PRESETS, Preset, get_preset
-from imbtrain.errors import UserError
+from imbtrain.errors import ConfigError, UserError
+from imbtrain.registry import DATASETS
 
 TABULAR_SEED = 20230  # constant: the pools of a file must never change between runs
 TEST_POOL_FRACTION = 0.36  # 64% train pool; val_fraction 0.4444 of the rest -> 64/16/20
@@ -273,10 +276,7 @@ class NumericEncoder:
     """Median imputation + missing indicators + quantile or standard transform (see module)."""
 
     def __init__(self, transform: str) -> None:
-        if transform not in ("quantile", "standard"):
-            raise UserError(f"tabular_transform={transform!r} is not allowed; choose quantile "
-                            "or standard")
-        self.transform = transform
+        self.transform = transform  # "quantile" or "standard" (the config's choices)
 
     def fit(self, x: np.ndarray) -> NumericEncoder:
         """x: (n_train, d) float64 with NaN for missing."""
@@ -405,7 +405,14 @@ def _drop_list(cfg, preset: Preset | None) -> tuple[str, ...]:
     return (preset.drop if preset else ()) + own
 
 
-@register_dataset("tabular")
+def check_tabular_config(cfg) -> None:
+    """dataset=tabular: a label column, given or named by a preset (run by `TrainConfig`)."""
+    if not cfg.label_column and cfg.tabular_preset == "none":
+        raise ConfigError("dataset=tabular needs label_column=<name of the label column> "
+                          f"(or a tabular_preset: {', '.join(PRESETS)})")
+
+
+@DATASETS.register("tabular", on_disk=True, check_config=check_tabular_config)
 def tabular(cfg) -> RawData:
     """A CSV or Parquet file (`data_dir`) with a `label_column`; see the module docstring.
 
@@ -414,15 +421,8 @@ def tabular(cfg) -> RawData:
     to leave out.
     """
     path = data_file(cfg)
-    preset_name = str(getattr(cfg, "tabular_preset", "none") or "none")
-    if preset_name not in ("none", *PRESETS):
-        raise UserError(f"tabular_preset={preset_name!r} is unknown; choose none, "
-                        f"{', '.join(PRESETS)}")
-    preset = get_preset(preset_name)
+    preset = get_preset(str(getattr(cfg, "tabular_preset", "none") or "none"))
     label = str(getattr(cfg, "label_column", "") or "") or (preset.label_column if preset else "")
-    if not label:
-        raise UserError("dataset=tabular needs label_column=<name of the label column> "
-                        "(or a tabular_preset)")
     table = read_table(path, preset, label)
     return table_to_raw(table, label, path.name, _transform(cfg), _drop_list(cfg, preset),
                         from_csv=not is_parquet(path))
@@ -481,7 +481,7 @@ def synth_table(per_class: int = SYNTH_PER_CLASS) -> pa.Table:
     return pa.table(columns)
 
 
-@register_dataset("tabular_synth")
+@DATASETS.register("tabular_synth")
 def tabular_synth(cfg) -> RawData:
     """The embedded fraud-like table (`synth_table`) through the tabular pipeline.
 

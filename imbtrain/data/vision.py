@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imbtrain.data.base import RawData, channel_stats, require_data_dir
 from imbtrain.data.profiles import split_per_class
-from imbtrain.data.registry import RawData, channel_stats, register_dataset, require_data_dir
 from imbtrain.errors import UserError
+from imbtrain.registry import DATASETS
 
 # ----------------------------------------------------------------------------- CIFAR
 
@@ -146,7 +147,7 @@ def _cifar(
     )
 
 
-@register_dataset("cifar10")
+@DATASETS.register("cifar10", on_disk=True)
 def cifar10(cfg) -> RawData:
     """CIFAR-10 from `<data_dir>/cifar-10-batches-py/` (or data_dir = that folder).
 
@@ -163,7 +164,7 @@ def cifar10(cfg) -> RawData:
     )
 
 
-@register_dataset("cifar100")
+@DATASETS.register("cifar100", on_disk=True)
 def cifar100(cfg) -> RawData:
     """CIFAR-100 (fine labels) from `<data_dir>/cifar-100-python/` (or data_dir = that folder).
 
@@ -271,7 +272,7 @@ def _same_classes(train_root: Path, test_root: Path, name: str, layout: str) -> 
     return classes
 
 
-@register_dataset("cinic10")
+@DATASETS.register("cinic10", on_disk=True)
 def cinic10(cfg) -> RawData:
     """CINIC-10 from `<data_dir>/train/<class>/*.png` and `<data_dir>/test/<class>/*.png`.
 
@@ -324,7 +325,7 @@ def _tiny_names(root: Path, wnids: list[str]) -> list[str]:
     return [table.get(w) or w for w in wnids]
 
 
-@register_dataset("tiny_imagenet")
+@DATASETS.register("tiny_imagenet", on_disk=True)
 def tiny_imagenet(cfg) -> RawData:
     """Tiny-ImageNet-200: train pool `train/<wnid>/images/*.JPEG` (500 a class), test pool
     the labelled `val/images/*.JPEG` (50 a class, labels from `val/val_annotations.txt`).
@@ -361,7 +362,7 @@ IMAGEFOLDER_TEST_FRACTION = 0.2
 _IMAGEFOLDER_SEED = 20230  # constant: the 80/20 split of a tree must never change
 
 
-@register_dataset("imagefolder")
+@DATASETS.register("imagefolder", on_disk=True)
 def imagefolder(cfg) -> RawData:
     """Any class-per-folder tree (ISIC, APTOS, EuroSAT, a user's own).
 

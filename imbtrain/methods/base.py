@@ -3,31 +3,32 @@
 The loop (imbtrain/train.py) never branches on a method's name: it asks the method for the
 data it trains on, the sampling of each epoch, the class weights of each epoch, the
 per-sample loss, an optional batch transformation, and a final stage. ERM is this base class
-with every hook at its default.
+with every hook at its default. A method is one subclass registered by name, in a module of
+its own in this package (every module here is imported with the package):
+
+    @register_method("focal")
+    class FocalMethod(Method): ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
-
-METHODS: dict[str, type[Method]] = {}
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
+from imbtrain.registry import METHODS
 
 
-def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
-    """Class decorator: make a Method available as `method=<name>`."""
+def register_method(name: str, **meta: Any) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: make a Method available as `method=<name>` (`METHODS`)."""
 
     def deco(cls: type[Method]) -> type[Method]:
         cls.name = name
-        METHODS[name] = cls
-        return cls
+        return METHODS.register(name, **meta)(cls)
 
     return deco
 
@@ -50,6 +51,9 @@ class Method:
         self.counts = torch.tensor(data.train_counts, dtype=torch.float64)
         self.passes = 0  # extra forward/backward passes beyond the loop's own, for reporting
         self.log: Callable[[str], None] = print  # the loop sets its own
+        # The loop hands over its train function (`imbtrain.train.train`), for a method that
+        # trains a model of its own first (M2m's ERM teacher): the methods sit below the loop.
+        self.train_fn: Callable[..., Any] | None = None
 
     def prepare_data(self, data: ImbalancedData) -> ImbalancedData:
         """The data the model trains on (e.g. SMOTE adds synthetic minority samples)."""
@@ -96,4 +100,4 @@ register_method("erm")(Method)
 
 def build_method(cfg: TrainConfig, data: ImbalancedData) -> Method:
     """The Method named by `cfg.method`, built for this data."""
-    return METHODS[cfg.method](cfg, data)
+    return METHODS.get(cfg.method)(cfg, data)

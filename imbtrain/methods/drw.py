@@ -1,24 +1,21 @@
-"""Deferred re-weighting, DRW (Cao et al. 2019; PAPER.md "Baselines").
+"""Deferred re-weighting, DRW (Cao et al. 2019; docs/methods.md, "8. Baselines: DRW").
 
 Plain (unweighted) loss for epochs 0 .. drw_epoch - 1, then effective-number class weights
 (beta 0.9999, sum K) from epoch `drw_epoch` on (0-based epochs, as LDAM-DRW's
 `idx = epoch // 160` with 200 epochs: weighted from epoch 160). `drw_epoch = -1` means
-floor(0.8 * epochs), PAPER.md's default.
+floor(0.8 * epochs), the default of docs/methods.md.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from torch import Tensor
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import Method, register_method
 from imbtrain.methods.weights import effective_number_weights
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
 
 DRW_BETA = 0.9999  # LDAM-DRW's `betas = [0, 0.9999]`: the second stage's beta, not a knob.
 

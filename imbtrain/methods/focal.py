@@ -1,4 +1,4 @@
-"""Focal loss (Lin et al. 2017; PAPER.md "Baselines").
+"""Focal loss (Lin et al. 2017; docs/methods.md, "8. Baselines: Focal loss").
 
 Per sample, with p = softmax(z): (1 - p_y) ** gamma * (-log p_y). Against soft targets q
 (mixing, smoothing) the natural extension sum_k q_k (1 - p_k) ** gamma * (-log p_k), which is
@@ -8,16 +8,12 @@ default 1 (LDAM-DRW's comparisons); 2 is Lin et al.'s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch.nn.functional as F
 from torch import Tensor
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import Method, register_method
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
 
 
 def focal_loss(logits: Tensor, q: Tensor, gamma: float) -> Tensor:

@@ -1,4 +1,4 @@
-"""LDAM-DRW (Cao et al. 2019; PAPER.md "Baselines").
+"""LDAM-DRW (Cao et al. 2019; docs/methods.md, "8. Baselines: LDAM-DRW").
 
 Label-distribution-aware margins m_c = C / n_c ** (1/4), C such that max_c m_c = `ldam_max_m`
 (0.5): the rarest class gets the largest margin. The margin is taken off the true-class logit,
@@ -16,18 +16,15 @@ with `s = 30` for their CIFAR results), so logits lie in [-1, 1] before the scal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import register_method, soft_cross_entropy
 from imbtrain.methods.drw import DRWMethod
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
 
 
 def ldam_margins(counts: Sequence[int] | Tensor, max_m: float = 0.5) -> Tensor:

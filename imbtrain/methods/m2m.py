@@ -1,10 +1,11 @@
-"""M2m, major-to-minor translation (Kim et al. 2020; PAPER.md "Baselines").
+"""M2m, major-to-minor translation (Kim et al. 2020; docs/methods.md, "8. Baselines: M2m").
 
 Needs a teacher g: a classifier trained by ERM on the same data (`m2m_teacher`, a state dict
-of the same `cfg.model`; without one, an ERM teacher is trained first, which costs one extra
-full training run). From `m2m_epoch` on (-1: floor(0.8 * epochs)) the batches are
-class-balanced and each sample i of class y is, with probability 1 - n_y / n_max, replaced by
-a translation of another class's sample:
+of the same `cfg.model`; without one, an ERM teacher is trained first with the train function
+the loop hands over, `Method.train_fn`, which costs one extra full training run). From
+`m2m_epoch` on (-1: floor(0.8 * epochs)) the batches are class-balanced and each sample i of
+class y is, with probability 1 - n_y / n_max, replaced by a translation of another class's
+sample:
 
 1. a seed x0 of class k0 is drawn from the batch, sample j with probability
    ∝ 1 - beta ** max(n_{y_j} - n_y, 0) (`m2m_beta` 0.999), so only larger classes seed;
@@ -15,30 +16,29 @@ a translation of another class's sample:
 3. the translation is accepted if g gives y probability >= `m2m_gamma` (0.99); it then
    replaces x_i (label y). A rejected one leaves sample i as it was.
 
-Choices where M2m's code differs from PAPER.md's procedure (PAPER.md wins): the translation
-works on the loop's normalised, augmented batch (M2m's on [0, 1] pixels, clamped), so step
-and noise sizes are in normalised units; acceptance is the teacher test alone (M2m's code
-also keeps an accepted sample only with probability 1 - beta ** (n_k0 - n_y)). g and f run in
-eval mode during generation; f's mode is restored after.
+Where M2m's code differs from the procedure above, imbtrain follows the procedure: the
+translation works on the loop's normalised, augmented batch (M2m's on [0, 1] pixels,
+clamped), so step and noise sizes are in normalised units; acceptance is the teacher test
+alone (M2m's code also keeps an accepted sample only with probability
+1 - beta ** (n_k0 - n_y)). g and f run in eval mode during generation; f's mode is restored
+after.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.errors import UserError
 from imbtrain.methods.base import Method, register_method
 from imbtrain.methods.drw import deferred_epoch
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
+from imbtrain.models import create_model_for
 
 
 def seed_weights(counts: Tensor, y: Tensor, targets: Tensor, beta: float) -> Tensor:
@@ -84,10 +84,7 @@ def teacher_accepts(g: nn.Module, x: Tensor, target: Tensor, gamma: float) -> Te
 def load_teacher(path: str, cfg, data) -> nn.Module:
     """The ImbModel `cfg.model` for this data with the state dict saved at `path` (torch.save
     of `model.state_dict()`), on the CPU, in eval mode, parameters frozen."""
-    from imbtrain.models import create_model_for
-
     model_name, num_classes = cfg.model, data.num_classes
-
     if not os.path.isfile(path):
         raise UserError(f"m2m_teacher {path!r} is not a file; expected the state dict of a "
                         f"{model_name} trained with method=erm on the same data")
@@ -116,7 +113,6 @@ class M2mMethod(Method):
         super().__init__(cfg, data)
         self.data = data
         self.start = deferred_epoch(cfg.m2m_epoch, cfg.epochs)
-        self.log = print  # the loop may set its own log here
         self.generated = 0
         self.accepted = 0
         self.teacher: nn.Module | None = None
@@ -130,14 +126,15 @@ class M2mMethod(Method):
         return model
 
     def _train_teacher(self) -> nn.Module:
-        from imbtrain.train import train
-
+        if self.train_fn is None:
+            raise RuntimeError("m2m trains its ERM teacher with the loop's train function; "
+                               "set method.train_fn (the loop does) or give m2m_teacher")
         self.log("m2m: no m2m_teacher given, so an ERM teacher is trained first; this costs "
                  "one extra full training run (save it and pass m2m_teacher to reuse it)")
         # fork_rng: the teacher's training leaves the run's own random stream untouched.
         with torch.random.fork_rng():
-            result = train(dataclasses.replace(self.cfg, method="erm"), data=self.data,
-                           log=self.log)
+            result = self.train_fn(dataclasses.replace(self.cfg, method="erm"), data=self.data,
+                                   log=self.log)
         return result.model.eval().requires_grad_(False)
 
     def sampling(self, epoch: int) -> str:

@@ -1,5 +1,5 @@
 """MiSLAS (Zhong et al. 2021, "Improving Calibration for Long-Tailed Recognition";
-PAPER.md "Baselines").
+docs/methods.md, "8. Baselines: MiSLAS").
 
 Stage 1 is the ordinary training loop with mixup (alpha 1): the loop reads `stage1_mix` /
 `stage1_mix_alpha` from the method in place of `cfg.mix` / `cfg.mix_alpha`.
@@ -27,19 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import Method, register_method, soft_cross_entropy
 from imbtrain.methods.sampling import epoch_indices
 from imbtrain.methods.smoothing import smooth_targets
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
 
 HEAD_LR_FACTOR = 0.2  # MiSLAS config/cifar100/*_stage2_mislas.yaml `lr_factor` (CIFAR-10: 0.5)
 

@@ -1,4 +1,5 @@
-"""Resampling (PAPER.md "Baselines"): class-balanced sampling with replacement.
+"""Resampling: class-balanced sampling with replacement (docs/methods.md, "8. Baselines:
+Resampling").
 
 Every epoch draws N samples with per-sample weight 1 / n_{y_i}
 (`imbtrain.methods.sampling.epoch_indices(y, "balanced")`), so each class is equally likely

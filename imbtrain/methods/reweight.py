@@ -1,4 +1,5 @@
-"""Reweighting (PAPER.md "Baselines"): per-class loss weights for the whole run.
+"""Reweighting: per-class loss weights for the whole run (docs/methods.md, "8. Baselines:
+Reweighting").
 
 `reweight_form` "effective" (default): w_c ∝ (1 - beta) / (1 - beta ** n_c) with
 `reweight_beta` (0.9999, Cui et al. 2019); "inverse": w_c ∝ 1 / n_c. Both sum to K. The loop
@@ -7,16 +8,12 @@ multiplies each sample's loss by t @ w (t its one-hot or mixed target).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor
 
+from imbtrain.config import TrainConfig
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import Method, register_method
 from imbtrain.methods.weights import class_weights
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
-    from imbtrain.data import ImbalancedData
 
 
 @register_method("reweight")

@@ -1,4 +1,5 @@
-"""Sharpness-aware minimisation: plain SAM, ASAM and the paper's SAM-A (PAPER.md "SAM and SAM-A").
+"""Sharpness-aware minimisation: plain SAM, ASAM and the paper's SAM-A (paper A.6, eq. 5;
+docs/methods.md, "4. SAM, ASAM and SAM-A").
 
 The training loop hands each step to a *stepper*, built once per run from `cfg.sam`:
 
@@ -20,23 +21,23 @@ possibly mixed, targets. Steppers (registry `STEPPERS`):
 
 BatchNorm running statistics change once per step, from the first pass at w: the second
 pass's updates are undone by restoring the saved buffers (`frozen_bn_stats`).
+
+SAM with fp16 loss scaling is refused by `TrainConfig` (`sam` with `precision=fp16`): SAM's
+ascent needs the unscaled gradient norm, and a skipped (inf) step would leave w perturbed.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import get_total_norm
 
-from imbtrain.errors import UserError
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
+from imbtrain.config import TrainConfig
+from imbtrain.registry import STEPPERS
 
 Closure = Callable[[Tensor | None], Tensor]
 Modules = nn.Module | Sequence[nn.Module]
@@ -83,13 +84,13 @@ def class_factors(counts: Sequence[int] | Tensor, form: str, power: float) -> Te
 
 def class_radii(counts: Sequence[int] | Tensor, rho: float, form: str = "inverse",
                 power: float = 0.5) -> Tensor:
-    """SAM-A's per-class ascent radii rho_c (K,) float32 (PAPER.md "A contradiction").
+    """SAM-A's per-class ascent radii rho_c (K,) float32 (paper A.6, eq. 5; docs/methods.md,
+    "SAM and SAM-A").
 
     The paper's text says SAM-A uses a radius "inversely proportional to the classes'
     proportions" (larger for minority classes), but its eq. (5), rho_c = rho / (1 - p_c),
     grows with the class share p_c (CIFAR-10 at r = 0.01: 1.67 rho for the largest class,
-    1.004 rho for the smallest). PAPER.md resolves this by offering both, defaulting to the
-    text:
+    1.004 rho for the smallest). imbtrain offers both, defaulting to the text:
 
     - form "inverse" (default): rho_c = rho * (K p_c) ** (-power); balanced data gives plain
       SAM; power 1 is literally inversely proportional, 0.5 is the milder default;
@@ -142,16 +143,12 @@ def frozen_bn_stats(model: Modules) -> Iterator[None]:
 # Steppers
 # ---------------------------------------------------------------------------------------------
 
-STEPPERS: dict[str, type[Stepper]] = {}
-
-
 def register_stepper(name: str) -> Callable[[type[Stepper]], type[Stepper]]:
-    """Class decorator: make a Stepper available as `sam=<name>`."""
+    """Class decorator: make a Stepper available as `sam=<name>` (`STEPPERS`)."""
 
     def deco(cls: type[Stepper]) -> type[Stepper]:
         cls.name = name
-        STEPPERS[name] = cls
-        return cls
+        return STEPPERS.register(name)(cls)
 
     return deco
 
@@ -207,11 +204,7 @@ class SAMStepper(Stepper):
     def __init__(self, cfg: TrainConfig, counts: Sequence[int] | Tensor,
                  optimizer: torch.optim.Optimizer,
                  scaler: torch.amp.GradScaler | None = None) -> None:
-        if cfg.precision == "fp16" or (scaler is not None and scaler.is_enabled()):
-            # SAM's ascent direction needs the unscaled gradient norm, and a skipped
-            # (inf) step would leave w perturbed: fp16 loss scaling is not supported.
-            raise UserError("sam with precision=fp16 is not supported; use bf16 or fp32")
-        super().__init__(cfg, counts, optimizer, None)
+        super().__init__(cfg, counts, optimizer, None)  # no loss scaling (module docstring)
         self.rho = float(cfg.sam_rho)
         self.adaptive = bool(cfg.sam_adaptive)
         self.last_e: list[Tensor] = []  # the last ascent, kept for tests and diagnostics
@@ -253,7 +246,8 @@ class SAMStepper(Stepper):
 
 @register_stepper("sam_a")
 class SAMAStepper(SAMStepper):
-    """SAM-A (PAPER.md): per-sample radius rho_i = t_i @ rho_c, rho_c from `class_radii`.
+    """SAM-A (docs/methods.md, "4. SAM, ASAM and SAM-A"): per-sample radius rho_i = t_i @ rho_c,
+    rho_c from `class_radii`.
 
     Ascent loss mean(rho_i / rho_bar * l_i): its gradient g_w is proportional to
     sum_i rho_i grad l_i, the dividing by rho_bar only keeps the loss on its usual scale;
@@ -278,7 +272,7 @@ def build_stepper(cfg: TrainConfig, counts: Sequence[int] | Tensor,
                   optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler | None = None) -> Stepper:
     """The stepper named by `cfg.sam` (none | sam | sam_a) for this optimizer."""
-    return STEPPERS[cfg.sam](cfg, counts, optimizer, scaler)
+    return STEPPERS.get(cfg.sam)(cfg, counts, optimizer, scaler)
 
 
 def perturbation_norm(eps: Iterable[Tensor]) -> float:

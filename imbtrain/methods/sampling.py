@@ -24,8 +24,9 @@ def epoch_indices(y: Tensor, mode: str) -> Tensor:
 
     "shuffle": torch.randperm(N), each sample once.
     "balanced": N indices drawn with replacement, sample i with weight 1 / n_{y_i}, so each
-    class is equally likely at every draw (PAPER.md "Resampling"; the draw is torch.multinomial
-    itself, not a sampler object that a loader could silently ignore — the peer's bug).
+    class is equally likely at every draw (docs/methods.md, "8. Baselines: Resampling"; the draw is
+    torch.multinomial itself, not a sampler object that a loader could silently ignore, a
+    known bug of a peer's code).
 
     Example:
         >>> _ = torch.manual_seed(0)

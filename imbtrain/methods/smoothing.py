@@ -1,5 +1,5 @@
-"""Label smoothing, uniform or class-conditional (paper A.7, PAPER.md "Class-conditional
-label smoothing").
+"""Label smoothing, uniform or class-conditional (paper A.7, eqs. 6-7; docs/methods.md,
+"5. Label smoothing").
 
 Targets: q = (1 - eps_y) onehot(y) + eps_y / K (the paper's eq. 7). With mixed (CutMix /
 Mixup) targets t (B, K), each source label is smoothed with its own eps:
@@ -13,15 +13,12 @@ the cross-entropy against q (`imbtrain.methods.base.soft_cross_entropy`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from imbtrain.config import TrainConfig
 from imbtrain.methods.sam import class_factors
-
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
 
 
 def class_eps(counts: Sequence[int] | Tensor, eps: float, form: str = "inverse",
@@ -29,13 +26,14 @@ def class_eps(counts: Sequence[int] | Tensor, eps: float, form: str = "inverse",
     """Class-conditional smoothing eps_c (K,) float32, clipped to at most (K - 1) / K.
 
     Forms as for SAM-A's radii (see `imbtrain.methods.sam.class_radii` for the paper's
-    contradiction, resolved by PAPER.md in favour of the text):
+    contradiction, resolved in favour of the text):
     "inverse" (default) eps_c = eps (K p_c)^(-power), more smoothing on minority classes;
     "paper_eq" eps_c = eps / (1 - p_c), the printed eq. (6).
 
-    The clip at (K - 1) / K is PAPER.md's. Under eq. (7)'s convention (eps / K on every
-    class) the true class keeps the most mass for any eps <= 1, so the clip is conservative:
-    at the clip the true class gets (2K - 1) / K^2 against (K - 1) / K^2 for each other one.
+    The clip at (K - 1) / K is that of docs/methods.md. Under eq. (7)'s convention (eps / K on
+    every class) the true class keeps the most mass for any eps <= 1, so the clip is
+    conservative: at the clip the true class gets (2K - 1) / K^2 against (K - 1) / K^2 for each
+    other one.
 
     Example:
         >>> class_eps([900, 100], 0.1, "inverse", 1.0)

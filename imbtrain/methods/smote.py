@@ -1,4 +1,5 @@
-"""SMOTE (Chawla et al. 2002; PAPER.md "Baselines"), with imbalanced-learn's implementation.
+"""SMOTE (Chawla et al. 2002; docs/methods.md, "8. Baselines: SMOTE"), with imbalanced-learn's
+implementation.
 
 Applied once, to the TRAIN split only (validation and test stay real): every class but the
 largest gets synthetic samples x + lambda (x_nn - x), lambda ~ U(0, 1), x_nn one of x's k
@@ -16,15 +17,12 @@ Two edge cases of small classes, both documented choices:
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from imbtrain.data import ImbalancedData
 from imbtrain.methods.base import Method, register_method
-
-if TYPE_CHECKING:
-    from imbtrain.data import ImbalancedData
 
 
 def _duplicate_singletons(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
 """Joint-SSL: a self-supervised loss on two views, trained together with the classifier
-(paper A.5, PAPER.md "Joint-SSL with VICReg"), and the SSL objectives `imbtrain pretrain` uses.
+(paper A.5; docs/methods.md, "6. Joint-SSL with VICReg"), and the SSL objectives
+`imbtrain pretrain` uses.
 
 The loop runs the backbone on two augmented views x', x'' of each sample, gives the features
 to `JointSSL`, and minimises L = L_ssl + ssl_lambda * L_supervised (the supervised loss on
@@ -9,14 +10,12 @@ the views). The SSL term never sees labels, so it is indifferent to the imbalanc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from imbtrain.config import TrainConfig
+from imbtrain.config import TrainConfig
 
 Terms = dict[str, Tensor]
 
@@ -48,7 +47,7 @@ def vicreg_loss(z1: Tensor, z2: Tensor, inv_weight: float = 25.0, var_weight: fl
                 cov_weight: float = 1.0) -> tuple[Tensor, Terms]:
     """VICReg (Bardes et al. 2022) on projections z1, z2 (B, D); returns (loss, terms).
 
-    Our exact reading of PAPER.md (which fixes the paper's garbled eq. in A.5, where one
+    The reading of docs/methods.md (which fixes the paper's garbled eq. in A.5, where one
     covariance matrix is taken over [Z, Z'] and gamma is both the hinge target and the
     invariance weight), identical to the VICReg authors' code:
 
@@ -105,7 +104,8 @@ SSL_OBJECTIVES: dict[str, Callable[..., tuple[Tensor, Terms]]] = {
 class Projector(nn.Sequential):
     """VICReg's expander: `layers` linear layers, BN + ReLU between, the last without bias.
 
-    Width `hidden` defaults to 4x in_dim capped at 2048 (PAPER.md), `out_dim` to `hidden`.
+    Width `hidden` defaults to 4x in_dim capped at 2048 (docs/methods.md), `out_dim` to
+    `hidden`.
 
     Example:
         >>> Projector(64)(torch.zeros(2, 64)).shape

@@ -1,4 +1,5 @@
-"""Per-class loss weights shared by reweighting, DRW and LDAM-DRW (PAPER.md "Baselines").
+"""Per-class loss weights shared by reweighting, DRW and LDAM-DRW (docs/methods.md,
+"8. Baselines: Reweighting").
 
 Both forms are normalised so that sum_c w_c = K: on balanced data every weight is 1 and the
 loss keeps the scale of plain cross-entropy (Cui et al. 2019, class-balanced loss; LDAM-DRW's

@@ -1,6 +1,7 @@
-"""Model registry: CIFAR ResNets, WideResNets, a small CNN, an MLP, and any timm model.
+"""Models by name: CIFAR ResNets, WideResNets, a small CNN, an MLP, tabular networks, any
+timm model, and XGBoost.
 
-Every model is an `ImbModel` (backbone -> features, linear head), built by name:
+Every network is an `ImbModel` (backbone -> features, linear head), built by name:
 
     >>> from imbtrain.models import create_model
     >>> model = create_model("resnet32", (3, 32, 32), num_classes=10)
@@ -8,14 +9,15 @@ Every model is an `ImbModel` (backbone -> features, linear head), built by name:
     64
 
 Names: the registered ones (`MODELS`; the tabular `tab_resnet` and `ft_transformer` take
-vectors only), `wrn_<depth>_<width>` and `timm/<name>`. `model_kwargs(cfg, data)` gives the
-builder options a run's config and data imply (widths, numerical embeddings, the train
-features for piecewise-linear bins, the tabular column layout). A new architecture is one
-decorated builder `@register_model("name")` in a module of its own, imported below.
+vectors only; `xgboost` is boosted trees with a trainer of its own, `model_trainer`),
+`wrn_<depth>_<width>` and `timm/<name>`. `model_kwargs(cfg, data)` gives the builder options a
+run's config and data imply (widths, numerical embeddings, the train features for
+piecewise-linear bins, the tabular column layout). A new architecture is one decorated
+builder `@register_model("name")` in a module of its own, imported below.
 """
 
 # Importing a family's module registers its builders.
-from imbtrain.models import cnn, mlp, resnet_cifar, tabular, wide_resnet  # noqa: F401
+from imbtrain.models import cnn, mlp, resnet_cifar, tabular, trees, wide_resnet  # noqa: F401
 
 # isort: split
 # timm's family last, so that messages list our own names first.
@@ -29,6 +31,7 @@ from imbtrain.models.registry import (
     check_model_name,
     create_model,
     known_model_names,
+    model_trainer,
     register_model,
     register_model_family,
 )
@@ -45,6 +48,7 @@ __all__ = [
     "create_model",
     "known_model_names",
     "model_kwargs",
+    "model_trainer",
     "create_model_for",
     "register_model",
     "register_model_family",

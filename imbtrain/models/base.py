@@ -3,7 +3,7 @@
 Keeping the classifier a separate `nn.Linear` on top of a feature extractor is what lets the
 methods work on any architecture: LDAM swaps the head for a normalised one, MiSLAS stage 2
 re-trains only the head, Joint-SSL puts its projector on the features, and the neural-collapse
-measures (PAPER.md) read the features.
+measures (docs/methods.md, "2. Metrics") read the features.
 """
 
 from __future__ import annotations

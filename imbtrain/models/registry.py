@@ -1,93 +1,83 @@
-"""Model registry: names -> builder functions, plus name families resolved by pattern.
+"""Model registry front: builders by name, name families by pattern, and `create_model`.
 
 A builder is `(input_shape, num_classes, **kwargs) -> ImbModel`, registered with
-`@register_model("name")` in the module of its family (timm's `@register_model` style). Names
-that stand for a whole family (`wrn_<depth>_<width>`, `timm/<name>`) are resolved by a
-function registered with `@register_model_family("pattern")`, which returns a builder for
-the name, None when the name is not of its family, or raises UserError for a malformed member
-(e.g. a WideResNet depth that is not 6n+4).
+`@register_model("name")` in the module of its family (timm's `@register_model` style) into
+`imbtrain.registry.MODELS`. Names that stand for a whole family (`wrn_<depth>_<width>`,
+`timm/<name>`) are resolved by a function registered with `@register_model_family("pattern")`
+(`MODEL_FAMILIES`), which returns a builder for the name, None when the name is not of its
+family, or raises UserError for a malformed member (e.g. a WideResNet depth that is not
+6n+4). A model trained by something other than the loop names its trainer
+(`trainer="xgboost"`, `imbtrain.registry.TRAINERS`) and may add a `check_config` rule.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Set
+from typing import Any
 
 from imbtrain.errors import UserError
 from imbtrain.models.base import ImbModel
+from imbtrain.registry import MODEL_FAMILIES, MODELS, natural_key
 
 Builder = Callable[..., ImbModel]
 Resolver = Callable[[str], Builder | None]
 
-MODELS: dict[str, Builder] = {}
-"""Plain model names -> builders."""
 
-VECTOR_MODELS: set[str] = set()
+def register_model(name: str, *, vectors: bool = False, images: bool = True,
+                   **meta: Any) -> Callable[[Builder], Builder]:
+    """Register a builder under `name`; `vectors=True` if it also takes (D,) inputs,
+    `images=False` if it takes nothing but (D,) inputs (tabular models). Other keywords are
+    the entry's metadata (`trainer`, `check_config`)."""
+    return MODELS.register(name, vectors=vectors or not images, images=images, **meta)
+
+
+def register_model_family(pattern: str, **meta: Any) -> Callable[[Resolver], Resolver]:
+    """Register a resolver for the family of names that `pattern` describes to users."""
+    return MODEL_FAMILIES.register(pattern, **meta)
+
+
+class _Takers(Set):
+    """The registered model names whose metadata `key` is `value`, read live (a set view)."""
+
+    def __init__(self, key: str, value: bool) -> None:
+        self.key, self.value = key, value
+
+    def __contains__(self, name: object) -> bool:
+        return name in MODELS and MODELS.meta(name).get(self.key, False) == self.value
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n in MODELS.names() if n in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+VECTOR_MODELS: Set[str] = _Takers("vectors", True)
 """Names of the models that take vector input (D,) besides images (the others need C, H, W)."""
 
-VECTOR_ONLY_MODELS: set[str] = set()
+VECTOR_ONLY_MODELS: Set[str] = _Takers("images", False)
 """Names of the models that take vectors (D,) only (tabular models: one token per feature)."""
-
-MODEL_FAMILIES: dict[str, Resolver] = {}
-"""Family patterns as users write them (e.g. "wrn_<depth>_<width>") -> resolvers."""
-
-
-def register_model(name: str, *, vectors: bool = False,
-                   images: bool = True) -> Callable[[Builder], Builder]:
-    """Register a builder under `name`; `vectors=True` if it also takes (D,) inputs,
-    `images=False` if it takes nothing but (D,) inputs (tabular models)."""
-
-    def decorator(builder: Builder) -> Builder:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
-        MODELS[name] = builder
-        if vectors or not images:
-            VECTOR_MODELS.add(name)
-        if not images:
-            VECTOR_ONLY_MODELS.add(name)
-        return builder
-
-    return decorator
-
-
-def register_model_family(pattern: str) -> Callable[[Resolver], Resolver]:
-    """Register a resolver for the family of names that `pattern` describes to users."""
-
-    def decorator(resolver: Resolver) -> Resolver:
-        MODEL_FAMILIES[pattern] = resolver
-        return resolver
-
-    return decorator
-
-
-def _natural_key(name: str) -> list[int | str]:
-    # resnet8 before resnet20: compare digit runs as numbers.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def known_model_names() -> list[str]:
     """Every registered name (natural order), then the family patterns."""
-    return sorted(MODELS, key=_natural_key) + list(MODEL_FAMILIES)
+    return MODELS.known()
 
 
 def resolve_model(name: str) -> Builder:
     """The builder for `name`; UserError listing the known names if there is none."""
-    if name in MODELS:
-        return MODELS[name]
-    for resolver in MODEL_FAMILIES.values():
-        builder = resolver(name)
-        if builder is not None:
-            return builder
-    close = difflib.get_close_matches(name, list(MODELS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UserError(f"model {name!r} is unknown; known: {', '.join(known_model_names())}{hint}")
+    return MODELS.get(name)
 
 
 def check_model_name(name: str) -> None:
-    """Validate a model name without building it (for config validation); raises UserError."""
+    """Validate a model name without building it; raises UserError."""
     resolve_model(name)
+
+
+def model_trainer(name: str) -> str:
+    """The TRAINERS name that trains model `name`: "loop" unless its entry names another."""
+    return MODELS.meta(name).get("trainer", "loop")
 
 
 def _check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -98,7 +88,7 @@ def _check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, ..
             "or (D,) for vectors, all positive"
         )
     if len(shape) == 1 and name not in VECTOR_MODELS:
-        takers = ", ".join(sorted(VECTOR_MODELS, key=_natural_key))
+        takers = ", ".join(sorted(VECTOR_MODELS, key=natural_key))
         raise UserError(
             f"model {name!r} takes images (C, H, W), not vectors of shape {shape}; "
             f"models that take vectors: {takers}"

@@ -35,7 +35,6 @@ import math
 import os
 import socket
 import tempfile
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,34 +42,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from imbtrain.data import DATA_FIELDS, cached_data  # noqa: F401  (DATA_FIELDS: re-exported)
 from imbtrain.errors import DivergedError, UserError
 
 STATE_FILE = "state.pt"  # the loop's state (torch.save), what `train(resume=...)` accepts
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
-# TrainConfig fields that decide `build_data(cfg)` (see imbtrain.data.build_data).
-DATA_FIELDS = (
-    "dataset", "data_dir", "label_column", "train_ratio", "imbalance_profile", "test_ratio",
-    "val_fraction", "data_seed", "image_size", "synthetic_classes", "synthetic_shape",
-    "synthetic_samples", "tabular_preset", "tabular_transform", "tabular_drop",
-)
-_DATA_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_DATA_CACHE_SIZE = 4  # a few train ratios of one dataset; small data, bounded memory
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
-
-
-def cached_data(cfg):
-    """`build_data(cfg)`, kept per process for the latest few data-deciding settings."""
-    from imbtrain.data import build_data
-
-    key = tuple(getattr(cfg, f, None) for f in DATA_FIELDS)
-    if key in _DATA_CACHE:
-        _DATA_CACHE.move_to_end(key)
-        return _DATA_CACHE[key]
-    data = build_data(cfg)
-    _DATA_CACHE[key] = data
-    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
-        _DATA_CACHE.popitem(last=False)
-    return data
 
 
 def where() -> dict[str, Any]:

@@ -1,9 +1,16 @@
-"""Dataset registry: raw loaders that return a full train pool and a full test pool.
+"""What every dataset loader returns (`RawData`) and the helpers loaders share.
 
-A loader is a function `cfg -> RawData`, registered with `@register_dataset("name")`, in
-its own small module. It reads only data-source fields of the config (`data_dir`,
-`image_size`, `synthetic_*`); the imbalance profile, the validation split and the test-ratio
-profile are applied afterwards by `imbtrain.data.build_data`, identically for every dataset.
+A loader is a function `cfg -> RawData` registered in `imbtrain.registry.DATASETS`, in its
+own small module:
+
+    @DATASETS.register("cifar10", on_disk=True)
+    def cifar10(cfg) -> RawData: ...
+
+`on_disk=True` marks a dataset that needs `data_dir`; `check_config=fn` adds a rule that
+`TrainConfig` runs at validation (e.g. a tabular file needs its label column). A loader
+reads only data-source fields of the config (`data_dir`, `image_size`, `synthetic_*`,
+`tabular_*`); the imbalance profile, the validation split and the test-ratio profile are
+applied afterwards by `imbtrain.data.build_data`, identically for every dataset.
 """
 
 from __future__ import annotations
@@ -40,19 +47,6 @@ class RawData:
 
 
 Loader = Callable[[object], RawData]
-DATASETS: dict[str, Loader] = {}
-
-
-def register_dataset(name: str) -> Callable[[Loader], Loader]:
-    """Decorator: `@register_dataset("cifar10")` adds a loader to `DATASETS`."""
-
-    def deco(fn: Loader) -> Loader:
-        if name in DATASETS:
-            raise ValueError(f"dataset {name!r} registered twice")
-        DATASETS[name] = fn
-        return fn
-
-    return deco
 
 
 def channel_stats(x: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
