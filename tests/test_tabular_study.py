@@ -24,7 +24,7 @@ def ray_session():
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only (DESIGN.md)
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
