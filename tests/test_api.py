@@ -58,14 +58,17 @@ def test_train_from_python():
     assert len(result.train_counts) == 10
 
 
-def test_run_study_takes_a_space_file(ray_session, tmp_path):
-    """README, "From Python": a study (a StudySpec, a file, or a name of search_spaces/),
-    here a one-trial space file."""
-    from imbtrain import run_study
+def test_run_study_takes_a_name_or_a_file_and_checks_it_before_ray():
+    """README, "From Python": `run_study` takes a StudySpec, a search-space file or a name
+    of search_spaces/ (tests/test_study.py runs one from a file); a wrong one fails before
+    Ray starts."""
+    import ray
 
-    space = tmp_path / "tiny.yaml"
-    space.write_text("base: {dataset: digits, model: mlp, epochs: 1}\n"
-                     "knobs: {batch_size: {grid: [64]}}\n")
-    result = run_study(str(space), storage=str(tmp_path / "runs"), mlflow_uri=None)
-    assert result.path.name == "tiny" and len(result.results) == 1
-    assert result.best.batch_size == 64 and result.mlflow_parent_run_id is None
+    from imbtrain import UserError, run_study
+
+    with pytest.raises(UserError, match=r"unknown search space 'batch_sise' \(did you mean "
+                                        r"'batch_size'\?\)"):
+        run_study("batch_sise", mlflow_uri=None)
+    with pytest.raises(UserError, match="nowhere/x.yaml: no such search-space file"):
+        run_study("nowhere/x.yaml", mlflow_uri=None)
+    assert not ray.is_initialized()

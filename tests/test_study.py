@@ -246,8 +246,9 @@ def smoke_study(ray_session, tmp_path_factory):
     from imbtrain.tune.runner import run_study
 
     tmp = tmp_path_factory.mktemp("smoke")
-    spec = load_space(write_space(tmp / "tiny.yaml"))
-    result = run_study(spec, storage=str(tmp / "runs"), smoke=True,
+    path = write_space(tmp / "tiny.yaml")
+    load_space(path)  # a valid space; run_study takes its file as well as its spec
+    result = run_study(str(path), storage=str(tmp / "runs"), smoke=True,
                        mlflow_uri=f"sqlite:///{tmp / 'mlflow.db'}")
     return tmp, result
 
