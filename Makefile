@@ -21,5 +21,7 @@ test: .venv/.installed
 study: .venv/.installed
 	$(PY) studies/batch_size.py $(if $(wildcard runs/batch_size/tuner.pkl),--resume,)
 
+# ruff, and the import layers (pyproject.toml, [tool.importlinter]).
 lint: .venv/.installed
 	$(PY) -m ruff check imbtrain tests studies benchmarks
+	.venv/bin/lint-imports --no-cache

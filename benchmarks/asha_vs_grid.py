@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 from common import footer, header, timed_study, write_space
 
-from imbtrain.tune.export import rank_configs
+from imbtrain.study.export import rank_configs
 
 SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "batch_size.yaml"
 

@@ -145,8 +145,8 @@ def timed_study(space_path: str, storage: str, mlflow_uri: str | None, log_path:
     """
     import contextlib
 
+    from imbtrain.study.space import load_space
     from imbtrain.tune.runner import run_study
-    from imbtrain.tune.space import load_space
 
     spec = load_space(space_path)
     with open(log_path, "a") as log, contextlib.redirect_stdout(log):

@@ -4,6 +4,10 @@ Each subcommand is a small `add_<name>(subparsers)` function that registers its 
 its handler; `main` dispatches. Bad input (a `UserError`) prints one line, `error: ...`, and
 exits with status 2 before any output is written; a run that diverges (`DivergedError`, a NaN
 or infinite train loss) prints one line and exits with status 1 (RELIABILITY.md).
+
+This is the top of the layers: the only module that hands the Ray side (`imbtrain.tune`) to
+a study (`imbtrain.study`). Heavy imports (torch, Ray, MLflow) wait for the handler, so
+`imbtrain --help` stays fast.
 """
 
 from __future__ import annotations
@@ -57,11 +61,16 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_train)
 
 
+RUN_FILE = "run.yaml"  # beside config.yaml: what ran it (imbtrain's version, the git commit)
+
+
 def run_train(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
+    import yaml
 
     from imbtrain.train import train
+    from imbtrain.version import provenance
 
     cfg = _config_from_args(args)
     out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
@@ -73,6 +82,9 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = {**result.metrics, "train_counts": result.train_counts}
     with _folder_written_whole(out) as tmp:
         cfg.save(tmp / "config.yaml")
+        (tmp / RUN_FILE).write_text(yaml.safe_dump(
+            {**provenance(), "config": "config.yaml", "command": "imbtrain train"},
+            sort_keys=False))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
         pd.DataFrame(result.history).to_parquet(tmp / "history.parquet", index=False)
         torch.save(result.model.state_dict(), tmp / "model.pt")
@@ -80,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
     for key in (k for k in FINAL_KEYS if k in result.metrics):
         print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
     print(f"train counts: {result.train_counts}")
-    print(f"wrote {out}/config.yaml, metrics.json, history.parquet, model.pt")
+    print(f"wrote {out}/config.yaml, {RUN_FILE}, metrics.json, history.parquet, model.pt")
     return 0
 
 
@@ -150,21 +162,105 @@ def run_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-# ================================================================ study, export (imbtrain.tune.cli)
+# ================================================================ study
 
 
 @command
 def add_study(sub: argparse._SubParsersAction) -> None:
-    from imbtrain.tune.cli import add_study_parser
+    from imbtrain.study.options import add_script_options
 
-    add_study_parser(sub)
+    p = sub.add_parser(
+        "study", help="run a Ray Tune study: a study of the paper by name, or a search space",
+        allow_abbrev=False,  # a study's own options (tabular's --data) pass through whole
+        add_help=False,  # `imbtrain study NAME --help` lists the study's own options too
+        description="Run a Ray Tune study: the knobs of a search space crossed with train "
+                    "ratios and seeds; every trial logged to MLflow; results.parquet, "
+                    "history.parquet and best.yaml written under <storage>/<name>/. A study "
+                    "of the paper (batch_size, sam_a, ..., or its space file, "
+                    "search_spaces/batch_size.yaml) adds its analysis, figures and "
+                    "findings; `imbtrain study --list` lists them. A study's own options "
+                    "(the tabular study's --data, --models, ...) follow its name.")
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help (with SPACE: the study's, with its own options)")
+    p.add_argument("space", metavar="SPACE", nargs="?",
+                   help="a study's name (batch_size) or a search-space file")
+    p.add_argument("--list", action="store_true",
+                   help="list the studies and search spaces that ship with imbtrain")
+    add_script_options(p)
+    p.set_defaults(handler=run_study_command, takes_extra=True, study_parser=p)
+
+
+def run_study_command(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    from imbtrain.study import paper
+    from imbtrain.study.catalog import space_names
+
+    if args.list:
+        print("studies of the paper: " + ", ".join(paper.names()))
+        print("search spaces: " + ", ".join(space_names()))
+        return 0
+    if args.help and not args.space:
+        args.study_parser.print_help()
+        return 0
+    if not args.space:
+        raise UserError("give SPACE, a study's name (imbtrain study --list) or a "
+                        "search-space file")
+    study, space = paper.resolve(args.space)
+    if args.help:
+        study.parser(prog=f"imbtrain study {args.space}").print_help()
+        return 0
+    own = argparse.ArgumentParser(prog=f"imbtrain study {args.space}", add_help=False)
+    study.add_arguments(own)
+    if space is not None:
+        args.space = str(space)
+    own.parse_args(extra or [], namespace=args)
+    return study.run(args, _backend())
+
+
+def study_main(name: str, argv: list[str] | None = None) -> int:
+    """`python studies/<name>.py [options]`: the study of the paper `name`, run as
+    `imbtrain study <name> [options]` runs it."""
+    from imbtrain.study import paper
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights at run time
+    return paper.get(name).main(argv, _backend())
+
+
+def _backend():
+    """The Ray side a study runs on."""
+    import imbtrain.tune
+
+    return imbtrain.tune
+
+
+# ================================================================ export
 
 
 @command
 def add_export(sub: argparse._SubParsersAction) -> None:
-    from imbtrain.tune.cli import add_export_parser
+    p = sub.add_parser("export", help="write a study's best configs as TrainConfig YAML",
+                       description="Write the best configurations of a finished study (ranked "
+                                   "by the mean of the metric over seeds) as TrainConfig YAML "
+                                   "for `imbtrain train --config`.")
+    p.add_argument("results_dir", metavar="RESULTS_DIR",
+                   help="a finished study's folder, e.g. runs/batch_size")
+    p.add_argument("--metric", help="metric to rank by (default: the study's, val_bal_acc)")
+    p.add_argument("--mode", choices=("max", "min"), help="default: the study's (max)")
+    p.add_argument("--top", type=int, default=1, metavar="K",
+                   help="write the K best (FILE_1.yaml ... FILE_K.yaml)")
+    p.add_argument("--out", metavar="FILE", help="default <RESULTS_DIR>/best.yaml")
+    p.set_defaults(handler=run_export)
 
-    add_export_parser(sub)
+
+def run_export(args: argparse.Namespace) -> int:
+    from imbtrain.study.export import export, study_metric
+
+    metric, mode = study_metric(args.results_dir)
+    paths = export(args.results_dir, metric=args.metric or metric, top=args.top,
+                   out=args.out, mode=args.mode or mode)
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"train it with: imbtrain train --config {paths[0]}")
+    return 0
 
 
 # ================================================================ analyze
@@ -255,8 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights at run time
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "takes_extra", False):
+            return args.handler(args, extra)
         return args.handler(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

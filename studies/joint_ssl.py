@@ -1,55 +1,18 @@
 """The Joint-SSL study (paper Section 3.2, A.5).
 
-Claim under test: adding a self-supervised loss (VICReg, on two views of each sample, blind to
-the labels and so to the imbalance) to the supervised loss improves the features and the
-accuracy on imbalanced data.
-
-Setup: search_spaces/joint_ssl.yaml, no SSL and VICReg (variants) x lambda (L = L_ssl +
-lambda L_supervised) x a balanced and an imbalanced train ratio x seeds; by default on the
-embedded digits with a small CNN in minutes; `--full`: CIFAR-100 on a GPU cluster:
-
-    python studies/joint_ssl.py                   # runs/joint_ssl/
-    python studies/joint_ssl.py --smoke           # seconds
-    python studies/joint_ssl.py --full --dataset cifar100 --data-dir /data/cifar100 \\
-        --address auto --storage /shared/runs --mlflow-uri http://head:5000
-
-Analysis (imbtrain.analysis.sweep): per train ratio, variant and lambda, test, minority and
-majority accuracy, mean ± standard error over seeds, and the paired difference from no SSL
-with its t-test p-value: sweep.png / .md / .parquet, logged to the MLflow parent run.
+The same as `imbtrain study joint_ssl`, with the same options; the study (its analysis and
+findings) is imbtrain/study/paper/joint_ssl.py.
+Its search space is search_spaces/joint_ssl.yaml.
 """
-
-from __future__ import annotations
 
 import sys
 
-import pandas as pd
-
-from imbtrain.tune.study_script import (
-    StudyScript,
-    agreement,
-    best_against_reference,
-    best_rows,
-    sweep_study,
-)
-
-KNOB, REFERENCE, SSL = "ssl_lambda", "none", "vicreg"
+from imbtrain.cli import study_main
 
 
-def findings(table: pd.DataFrame) -> str:
-    """One paragraph: the best lambda's gain over no SSL at each train ratio."""
-    best = best_rows(table)
-    keys = sorted((k for k in best.index if k[-1] == SSL), reverse=True)
-    gain = {r: best.loc[(r, g), "test_acc_diff"] for r, g in keys}
-    lo, hi = min(gain), max(gain)
-    return (f"VICReg against no SSL loss (paired by seed), at the best lambda, by train ratio "
-            f"{', '.join(f'{r:g}' for r, _ in keys)}: "
-            f"{best_against_reference(table, 'lambda', keys)}. "
-            + agreement(gain[lo] > 0 and gain[lo] >= gain[hi],
-                        "the SSL loss improves accuracy under imbalance",
-                        best.loc[(lo, SSL), "test_acc_p"]))
+def main(argv: list[str] | None = None) -> int:
+    return study_main("joint_ssl", argv)
 
-
-main = StudyScript("joint_ssl", __doc__, sweep_study(KNOB, REFERENCE, findings)).main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,42 +1,18 @@
-"""The SAM-A study (paper Section 3.2, A.6; PAPER.md "SAM and SAM-A").
+"""The SAM-A study (paper Section 3.2, A.6).
 
-Claim under test: SAM with a larger ascent radius for minority classes (SAM-A) improves
-minority-class accuracy over ERM and over plain SAM. PAPER.md resolves a contradiction in the
-paper with two forms of the per-class radius, `inverse` (rho_c = rho (K p_c)^-1/2: larger for
-minority classes, as the text says) and `paper_eq` (rho_c = rho / (1 - p_c): the printed
-equation (5), larger for majority classes); this study says which wins.
-
-Setup: search_spaces/sam_a.yaml, ERM, SAM, SAM-A inverse and SAM-A paper_eq (variants) x rho
-x seeds at one imbalanced train ratio; by default on the embedded digits with a small CNN in
-minutes; `--full`: CIFAR-100 at r = 0.01 with Table 1's routine on a GPU cluster:
-
-    python studies/sam_a.py                       # runs/sam_a/
-    python studies/sam_a.py --smoke               # seconds
-    python studies/sam_a.py --full --dataset cifar100 --data-dir /data/cifar100 \\
-        --address auto --storage /shared/runs --mlflow-uri http://head:5000
-
-Analysis (imbtrain.analysis.sweep): per variant and rho, test, minority and majority
-accuracy, mean ± standard error over seeds, and the paired difference from ERM (same seed)
-with its t-test p-value: sweep.png / .md / .parquet, logged to the MLflow parent run.
+The same as `imbtrain study sam_a`, with the same options; the study (its analysis and
+findings) is imbtrain/study/paper/sam_a.py.
+Its search space is search_spaces/sam_a.yaml.
 """
-
-from __future__ import annotations
 
 import sys
 
-from imbtrain.tune.study_script import StudyScript, forms_finding, sweep_study
-
-KNOB, REFERENCE = "sam_rho", "erm"
-FORMS = ("sam_a_inverse", "sam_a_paper_eq")
+from imbtrain.cli import study_main
 
 
-def findings(table) -> str:
-    """One paragraph: each variant at its best rho against ERM, and which SAM-A form wins."""
-    return forms_finding(table, "rho", FORMS, "sam_a_", rival="sam", metric="test_minority_acc",
-                         claim="SAM-A improves minority-class accuracy over ERM and over SAM")
+def main(argv: list[str] | None = None) -> int:
+    return study_main("sam_a", argv)
 
-
-main = StudyScript("sam_a", __doc__, sweep_study(KNOB, REFERENCE, findings)).main
 
 if __name__ == "__main__":
     sys.exit(main())

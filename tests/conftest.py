@@ -10,8 +10,8 @@ import pytest
 @pytest.fixture(scope="module")
 def ray_session():
     """One in-process Ray for a test module (a study's `init_ray` finds it running), two
-    CPUs, without the dashboard; RAY_AUTH_MODE=disabled only for the tests (DESIGN.md). A
-    module that defines its own `ray_session` uses that one."""
+    CPUs, without the dashboard; RAY_AUTH_MODE=disabled for the tests only (never in what
+    users run). A module that defines its own `ray_session` uses that one."""
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")

@@ -18,7 +18,7 @@ import time
 import pandas as pd
 from test_study import ENV, start_node, stop_group, study_cmd, wait_for_nodes, write_space
 
-from imbtrain.tune.results import HISTORY_FILE, RESULTS_FILE
+from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
 
 # Trials of a few seconds an epoch, so the second node dies in the middle of one.
 SPACE = """

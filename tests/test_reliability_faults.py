@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 
 from imbtrain.cli import main
-from imbtrain.tune.results import HISTORY_FILE, RESULTS_FILE
+from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
 
 # Columns that differ between two runs of the same study: timings, trial ids, processes.
 VOLATILE = ("trial_id", "time_total_s", "epoch_time_s", "samples_per_s", "pid", "hostname",
@@ -63,7 +63,7 @@ def ray_session():
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only (DESIGN.md)
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -170,8 +170,9 @@ def test_the_same_study_twice_gives_the_same_tables(clean_study, tmp_path, capsy
 
 
 def test_seeded_optuna_proposes_the_same_configs(tmp_path):
+    from imbtrain.study.space import load_space
     from imbtrain.tune.runner import make_searcher
-    from imbtrain.tune.space import load_space
+    from imbtrain.tune.translate import param_space
 
     space = tmp_path / "opt.yaml"
     space.write_text(textwrap.dedent("""
@@ -186,7 +187,7 @@ def test_seeded_optuna_proposes_the_same_configs(tmp_path):
     def proposals(folder: Path) -> list[tuple]:
         folder.mkdir()
         searcher = make_searcher(spec, folder)
-        searcher.set_search_properties(spec.metric, spec.mode, spec.param_space())
+        searcher.set_search_properties(spec.metric, spec.mode, param_space(spec))
         out = []
         for i in range(14):  # past Optuna's 10 random start-up trials: TPE proposes too
             config = searcher.suggest(f"t{i}")

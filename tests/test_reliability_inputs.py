@@ -344,7 +344,7 @@ def test_nan_features_are_imputed_not_refused(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["train", *TAB, f"data_dir={path}", "--out", str(out)]) == 0
     capsys.readouterr()
-    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.json",
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "run.yaml", "metrics.json",
                                                "history.parquet", "model.pt"}
 
 

@@ -124,7 +124,7 @@ def test_restored_studies_are_the_users_own():
 
 
 def test_ray_auth_is_only_disabled_in_tests():
-    # Tests set RAY_AUTH_MODE=disabled for their local clusters (DESIGN.md); nothing a user
+    # Tests set RAY_AUTH_MODE=disabled for their local clusters, and only they; nothing a user
     # runs (the package, study scripts, benchmarks, make, the cluster file, the docs) may.
     for path in [*CODE, ROOT / "Makefile", ROOT / "cluster.yaml", *DOCS]:
         assert "RAY_AUTH_MODE" not in path.read_text(), path

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from imbtrain.errors import UserError
-from imbtrain.tune.space import SpaceError, load_space, trial_label
+from imbtrain.study.space import SpaceError, load_space, trial_label
+from imbtrain.tune.translate import param_space
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ROOT / "studies"
@@ -154,7 +155,7 @@ def test_variants_cross_the_grid_with_their_own_keys(tmp_path):
     spec = load_space(write(tmp_path, SPACE))
     assert spec.num_trials() == 2 * 2 * 3 and spec.with_smoke().num_trials() == 2 * 2 * 2
     assert spec.trial_metrics == ("param_count",)
-    configs = [cfg for _, cfg in generate_variants(spec.param_space())]
+    configs = [cfg for _, cfg in generate_variants(param_space(spec))]
     assert len(configs) == 12
     by_name = {(c["__variant__"], c["batch_size"], c["train_ratio"]): c for c in configs}
     sam_a = by_name[("sam_a", 64, 0.1)]
@@ -211,7 +212,7 @@ def test_variants_need_the_grid_searcher(tmp_path):
 
 
 def test_scaffold_spec_name_and_data_dirs(tmp_path):
-    from imbtrain.tune.study_script import parse_args, study_name, study_spec
+    from imbtrain.study.script import parse_args, study_name, study_spec
 
     space = write(tmp_path, "base: {dataset: digits}\nknobs:\n  batch_size: {grid: [32]}\n"
                             "full:\n  base: {dataset: imagefolder, epochs: 3}\n")

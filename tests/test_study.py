@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from imbtrain.tune.results import HISTORY_FILE, RESULTS_FILE
+from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
 
 PY = sys.executable
 RAY = str(Path(PY).with_name("ray"))
@@ -230,7 +230,7 @@ def ray_session():
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only (DESIGN.md)
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -242,12 +242,13 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def smoke_study(ray_session, tmp_path_factory):
+    from imbtrain.study.space import load_space
     from imbtrain.tune.runner import run_study
-    from imbtrain.tune.space import load_space
 
     tmp = tmp_path_factory.mktemp("smoke")
-    spec = load_space(write_space(tmp / "tiny.yaml"))
-    result = run_study(spec, storage=str(tmp / "runs"), smoke=True,
+    path = write_space(tmp / "tiny.yaml")
+    load_space(path)  # a valid space; run_study takes its file as well as its spec
+    result = run_study(str(path), storage=str(tmp / "runs"), smoke=True,
                        mlflow_uri=f"sqlite:///{tmp / 'mlflow.db'}")
     return tmp, result
 
@@ -333,11 +334,39 @@ def test_export_then_train_the_exported_config(smoke_study, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_runs_and_studies_record_what_ran_them(smoke_study, tmp_path, capsys):
+    """study.yaml and `imbtrain train`'s run.yaml hold imbtrain's version and, run from this
+    checkout, its git commit; every MLflow run of the study carries them as tags."""
+    from imbtrain.cli import main
+    from imbtrain.config import TrainConfig, load_config
+    from imbtrain.version import __version__, git_commit
+
+    tmp, result = smoke_study
+    commit = git_commit()
+    assert commit is not None  # the tests run from a checkout
+    meta = yaml.safe_load((result.path / "study.yaml").read_text())
+    assert meta["imbtrain_version"] == __version__ and meta["git_commit"] == commit[0]
+    assert meta["config"] == TrainConfig(**meta["base"]).to_dict()  # the resolved base
+    parents, trials = mlflow_trial_runs(tmp / "mlflow.db", "tiny_smoke")
+    for run in parents + trials:
+        assert run.data.tags["imbtrain.version"] == __version__
+        assert run.data.tags["imbtrain.git_commit"] == commit[0]
+    out = tmp_path / "run"
+    assert main(["train", "dataset=digits", "model=mlp", "epochs=1", "--out", str(out)]) == 0
+    run = yaml.safe_load((out / "run.yaml").read_text())
+    assert run["imbtrain_version"] == __version__ and run["git_commit"] == commit[0]
+    assert run["config"] == "config.yaml"
+    # config.yaml stays a plain TrainConfig: it trains again as it is
+    assert load_config(out / "config.yaml") == TrainConfig(dataset="digits", model="mlp",
+                                                            epochs=1)
+    capsys.readouterr()
+
+
 def test_optuna_with_asha_keeps_its_optuna_study(ray_session, tmp_path):
     import optuna
 
+    from imbtrain.study.space import load_space
     from imbtrain.tune.runner import run_study
-    from imbtrain.tune.space import load_space
 
     spec = load_space(write_space(tmp_path / "opt.yaml", """
         base: {dataset: digits, model: mlp, epochs: 4, train_ratio: 0.1}

@@ -24,7 +24,7 @@ def ray_session():
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only (DESIGN.md)
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -35,6 +35,14 @@ def ray_session():
 
 
 @pytest.fixture(scope="module")
+def tabular():
+    """The study's module in the package: its rows, Table 6 and its Markdown."""
+    from imbtrain.study.paper import tabular
+
+    return tabular
+
+
+@pytest.fixture(scope="module")
 def study():
     spec = importlib.util.spec_from_file_location("tabular_study", STUDY)
     module = importlib.util.module_from_spec(spec)
@@ -42,13 +50,14 @@ def study():
     return module
 
 
-def test_smoke_study_prints_table6(ray_session, tmp_path, monkeypatch, capsys, study):
+def test_smoke_study_prints_table6(ray_session, tmp_path, monkeypatch, capsys, study,
+                                   tabular):
     monkeypatch.chdir(tmp_path)
     assert study.main(["--smoke", "--storage", str(tmp_path), "--mlflow-uri", "none"]) == 0
     out = tmp_path / "tabular_smoke"
     table = pd.read_parquet(out / "table6.parquet")
-    assert list(table["model"]) == list(study.ROWS.values())
-    assert (table["seeds"] == study.SMOKE_SEEDS).all()
+    assert list(table["model"]) == list(tabular.ROWS.values())
+    assert (table["seeds"] == tabular.SMOKE_SEEDS).all()
     assert table[["acc", "bal_acc", "auroc", "auprc"]].notna().all().all()  # binary data
     # Stage 2 re-runs the tuned configuration over the seeds, nothing else varies.
     evaluated = pd.read_parquet(out / "tabular_smoke_eval_xgboost" / "results.parquet")
@@ -59,17 +68,17 @@ def test_smoke_study_prints_table6(ray_session, tmp_path, monkeypatch, capsys, s
     assert "| XGBoost | 2 |" in printed and "Tuned configurations" in printed
 
 
-def test_table6_mean_and_standard_error_by_hand(study):
+def test_table6_mean_and_standard_error_by_hand(tabular):
     results = pd.DataFrame({"status": ["TERMINATED"] * 3 + ["ERROR"],
                             "best/test_acc": [0.8, 0.9, 1.0, 0.1],
                             "test_acc": [0.0, 0.0, 0.0, 0.0],
                             "best/test_bal_acc": [0.5, 0.7, 0.9, 0.1]})
-    row = study.table6({"m": results}).iloc[0]
+    row = tabular.table6({"m": results}).iloc[0]
     # mean 0.9; sample std 0.1, / sqrt(3): 0.057735
     assert row["seeds"] == 3 and row["acc"] == pytest.approx(0.9)
     assert row["acc_se"] == pytest.approx(0.1 / 3 ** 0.5)
     assert row["bal_acc_se"] == pytest.approx(0.2 / 3 ** 0.5)
-    assert "0.9000 ± 0.0577" in study.table6_markdown(study.table6({"m": results}))
+    assert "0.9000 ± 0.0577" in tabular.table6_markdown(tabular.table6({"m": results}))
 
 
 def test_bad_model_row_is_a_clear_error(study, capsys):

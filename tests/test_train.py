@@ -95,7 +95,7 @@ def test_cli_train_writes_outputs(tmp_path, capsys):
     for key in ("test_acc", "test_bal_acc", "test_minority_acc", "test_majority_acc",
                 "test_few_acc", "test_med_acc", "test_many_acc"):
         assert key in printed
-    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.json",
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "run.yaml", "metrics.json",
                                                "history.parquet", "model.pt"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_counts"] == [40, 18, 8, 4]

@@ -11,7 +11,8 @@ from ray.tune.search.variant_generator import generate_variants
 
 from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
-from imbtrain.tune.space import load_space
+from imbtrain.study.space import load_space
+from imbtrain.tune.translate import param_space
 
 GOOD = """
 description: every distribution
@@ -46,7 +47,7 @@ def test_each_distribution_becomes_its_tune_domain(tmp_path):
     assert {k: v.dist for k, v in spec.knobs.items()} == {
         "batch_size": "grid", "sam_rho": "choice", "smoothing_eps": "uniform",
         "lr": "loguniform", "warmup_epochs": "randint"}
-    space = spec.param_space()
+    space = param_space(spec)
     assert space["batch_size"] == {"grid_search": [16, 32]}
     assert isinstance(space["sam_rho"], Categorical)
     assert space["sam_rho"].categories == [0.05, 0.1, 0.2]
@@ -62,7 +63,7 @@ def test_each_distribution_becomes_its_tune_domain(tmp_path):
 
 def test_space_holds_the_full_config_and_crosses_ratios_and_seeds(tmp_path):
     spec = load_space(write(tmp_path, GOOD))
-    space = spec.param_space()
+    space = param_space(spec)
     # Constants: the whole TrainConfig of the base, so a trial's config is complete.
     assert set(TrainConfig().to_dict()) <= set(space)
     assert (space["dataset"], space["model"], space["epochs"]) == ("digits", "mlp", 3)
@@ -102,7 +103,7 @@ def test_optuna_searcher_defaults(tmp_path):
     """))
     assert (spec.searcher, spec.num_samples, spec.searcher_seed) == ("optuna", 7, 3)
     assert spec.num_trials() == 7
-    space = spec.param_space()
+    space = param_space(spec)
     assert (space["train_ratio"], space["seed"]) == (1.0, 0)  # constants, not grids
 
 

@@ -72,7 +72,7 @@ def _plain(value: Any) -> Any:
 
 def read_tables(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """results.parquet and history.parquet (empty when absent) of a study folder."""
-    from imbtrain.tune.results import HISTORY_FILE, read_results
+    from imbtrain.study.results import HISTORY_FILE, read_results
 
     results = read_results(str(results_dir))
     hist = Path(results_dir) / HISTORY_FILE

@@ -1,6 +1,6 @@
 """MLflow logging of a study: one parent run per study, one nested run per trial.
 
-ONE WRITER (DESIGN.md, "MLflow conventions"): the study driver logs everything through this
+ONE WRITER: the study driver logs everything through this
 Tune callback, on trial start / result / complete / error. Trials never open the tracking
 store, so a local sqlite file never sees two writers at once, and a cluster's workers need no
 route to the tracking server (only the head node, where the driver runs, talks to it).
@@ -48,7 +48,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from ray import tune
 
 from imbtrain.errors import UserError
-from imbtrain.tune.space import VARIANT_KEY
+from imbtrain.study.space import VARIANT_KEY
 
 # ---------------------------------------------------------------- tag names (the contract)
 TAG_STUDY = "imbtrain.study"            # on the parent and on every trial run
@@ -218,7 +218,7 @@ class StudyMLflowLogger(tune.Callback):
         for key in CONFIG_TAG_KEYS:
             if key in flat:
                 tags[f"imbtrain.{key}"] = flat[key]
-        if VARIANT_KEY in trial.config:  # a study's named combination of keys (space.py)
+        if VARIANT_KEY in trial.config:  # a named combination of keys (imbtrain.study.space)
             tags[TAG_VARIANT] = str(trial.config[VARIANT_KEY])
         run = self.client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
         self._log_params(run.info.run_id, flat)

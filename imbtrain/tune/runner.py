@@ -1,7 +1,6 @@
 """Run a study: a search space through Ray Tune, into MLflow, out as tables and best.yaml.
 
-    spec = load_space("search_spaces/batch_size.yaml")
-    result = run_study(spec, smoke=True)             # what `imbtrain study --smoke` does
+    result = run_study("batch_size", smoke=True)     # what `imbtrain study NAME --smoke` does
     result.results                                   # results.parquet as a DataFrame
 
 Steps: validate (the spec is already checked; here the study folder, a local study's data,
@@ -10,8 +9,11 @@ the MLflow store and the resources: a bad input fails before anything is written
 `Tuner.restore` with `resume`: finished trials are kept, unfinished ones continue from their
 last checkpoint, errored ones are retried from theirs) -> `fit` with the MLflow callback
 (`imbtrain.tune.mlflow_log`, one writer: this driver) -> results.parquet, history.parquet
-(`imbtrain.tune.results`) and best.yaml (`imbtrain.tune.export`) under `<storage>/<name>/`,
-logged as artifacts of the study's MLflow parent run. A failed trial is restarted from its
+(`imbtrain.tune.collect`, in the format of `imbtrain.study.results`) and best.yaml
+(`imbtrain.study.export`) under `<storage>/<name>/`, logged as artifacts of the study's
+MLflow parent run. study.yaml records what the study was asked and what ran it (the
+resolved base config, imbtrain's version and git commit); the MLflow runs carry the same as
+tags. A failed trial is restarted from its
 last checkpoint up to `max_failures` times (RELIABILITY.md has every fault and its handling).
 """
 
@@ -20,38 +22,34 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
 
+from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
-from imbtrain.tune.export import best_configs
-from imbtrain.tune.results import BEST_FILE, HISTORY_FILE, RESULTS_FILE, collect, write_tables
-from imbtrain.tune.space import StudySpec, trial_label
+from imbtrain.study.export import best_configs
+from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
+from imbtrain.study.results import (
+    BEST_FILE,
+    HISTORY_FILE,
+    RESULTS_FILE,
+    STUDY_FILE,
+    StudyResult,
+    write_tables,
+)
+from imbtrain.study.space import StudySpec, load_space, trial_label
+from imbtrain.tune.collect import collect
+from imbtrain.tune.translate import param_space
+from imbtrain.version import provenance
 
-DEFAULT_STORAGE = "runs"
-DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
-STUDY_FILE = "study.yaml"  # what was asked: the spec, the metric, the options
+__all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult",
+           "log_artifacts", "run_study"]
+
 OPTUNA_FILE = "optuna.db"
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
-MAX_FAILURES = 2  # a trial whose worker died (a lost spot node) restarts from its checkpoint
-
-
-@dataclass
-class StudyResult:
-    """What a finished study left: its folder, tables, the best config and the MLflow run."""
-
-    path: Path
-    results: pd.DataFrame
-    history: pd.DataFrame
-    best: Any  # TrainConfig of the best configuration (mean over seeds), None if none finished
-    metric: str
-    mode: str
-    mlflow_uri: str | None
-    mlflow_parent_run_id: str | None
 
 
 # ---------------------------------------------------------------------------------------
@@ -210,7 +208,7 @@ def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
         callbacks=callbacks, verbose=verbose)
     return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
                                      spec.trial_metrics, spec.metric),
-                      param_space=spec.param_space(), tune_config=tune_config,
+                      param_space=param_space(spec), tune_config=tune_config,
                       run_config=run_config)
 
 
@@ -255,7 +253,8 @@ def _check_study_dir(exp_dir: Path, resume: bool) -> None:
 
 
 def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None) -> dict:
-    """study.yaml: the spec and options the study started with (read on --resume)."""
+    """study.yaml: the spec and options the study started with (read on --resume), the
+    resolved config of its base and what ran it (imbtrain's version, the git commit)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     meta = {"name": exp_dir.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
@@ -267,6 +266,8 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None) ->
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
         meta["trial_metrics"] = list(spec.trial_metrics)
+    meta["config"] = TrainConfig(**spec.base).to_dict()  # every trial's, before its knobs
+    meta.update(provenance())
     (exp_dir / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     return meta
 
@@ -303,29 +304,45 @@ def check_data(spec: StudySpec, address: str | None) -> None:
 
 
 def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
-    """tune-B's callback; None when MLflow logging is off (mlflow_uri None or empty)."""
+    """The MLflow callback of the study (`imbtrain.tune.mlflow_log`); None when MLflow
+    logging is off (mlflow_uri None or empty). Its tags go on the parent and every trial
+    run: the space, smoke, the metric, and imbtrain's version and git commit."""
     if not mlflow_uri:
         return None
     from imbtrain.tune.mlflow_log import StudyMLflowLogger
 
     tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
-            "imbtrain.metric": spec.metric}
+            "imbtrain.metric": spec.metric, **provenance_tags()}
     return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False)
 
 
-def run_study(spec: StudySpec, name: str | None = None, storage: str = DEFAULT_STORAGE,
+def provenance_tags() -> dict[str, str]:
+    """MLflow tags of what ran a study: `imbtrain.version`, and `imbtrain.git_commit` when
+    imbtrain runs from a git checkout."""
+    meta = provenance()
+    tags = {"imbtrain.version": meta["imbtrain_version"]}
+    if "git_commit" in meta:
+        tags["imbtrain.git_commit"] = meta["git_commit"]
+    return tags
+
+
+def run_study(spec: StudySpec | str | Path, name: str | None = None,
+              storage: str = DEFAULT_STORAGE,
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
               verbose: int = 0, max_failures: int | None = None) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
-    `name` defaults to the space's file stem (`_smoke` added with `smoke`); `mlflow_uri`
-    None turns MLflow logging off; `verbose` is Ray's own output (0: only this module's
-    one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how often a
-    failed trial is restarted from its last checkpoint (default MAX_FAILURES; a resumed
-    study keeps its own). Returns the tables and the best config.
+    `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
+    (`load_space`). `name` defaults to the space's file stem (`_smoke` added with `smoke`);
+    `mlflow_uri` None turns MLflow logging off; `verbose` is Ray's own output (0: only this
+    module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
+    often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
+    resumed study keeps its own). Returns the tables and the best config.
     """
+    if not isinstance(spec, StudySpec):
+        spec = load_space(spec)
     if smoke:
         spec = spec.with_smoke()
     if max_concurrent is not None:

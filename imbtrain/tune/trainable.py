@@ -153,8 +153,8 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     (no checkpoint: nothing worth resuming); `metric` is the study's, `fault` an injected one.
     """
     from imbtrain.config import TrainConfig
+    from imbtrain.study.space import trial_label, trial_params
     from imbtrain.train import train
-    from imbtrain.tune.space import trial_label, trial_params
     from imbtrain.tune.trial_metrics import compute_trial_metrics
 
     # A trial's torch threads equal its CPUs, so concurrent trials share the cores fairly.

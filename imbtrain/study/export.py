@@ -4,10 +4,20 @@
     imbtrain export runs/batch_size --top 3 --out best.yaml  # best_1.yaml .. best_3.yaml
 
 A configuration is a trial's config without its training seed: the seeds of a study vary the
-training of one configuration (PAPER.md: "seeds vary training, not the data"), so configs are
-ranked by their metric's mean over seeds, not by one lucky seed. Only finished trials
-(TERMINATED, with the metric) count. The exported file is the full TrainConfig of the
-configuration with its first seed, ready for `imbtrain train --config`.
+training of one configuration, not its data (`data_seed` picks the subsample; docs/methods.md,
+"1. Imbalanced data"), so configs are ranked by their metric's mean over seeds, not by one
+lucky seed. Only finished trials (TERMINATED, with the metric) count. The exported file is
+the full TrainConfig of the configuration with its first seed, ready for
+`imbtrain train --config`.
+
+    >>> import pandas as pd
+    >>> results = pd.DataFrame({
+    ...     "status": ["TERMINATED"] * 4, "config/batch_size": [16, 16, 64, 64],
+    ...     "config/seed": [0, 1, 0, 1], "val_bal_acc": [0.70, 0.80, 0.90, 0.50]})
+    >>> rank_configs(results, "val_bal_acc")
+       config/batch_size  mean  n  seed
+    0                 16  0.75  2     0
+    1                 64  0.70  2     0
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from imbtrain.errors import UserError
-from imbtrain.tune.results import read_results
+from imbtrain.study.results import BEST_FILE, STUDY_FILE, read_results
 
 
 def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
@@ -69,7 +79,7 @@ def export(results_dir: str, metric: str | None = None, top: int = 1,
     if metric is None:
         metric, mode = study_metric(results_dir)
     configs = best_configs(results, metric, mode, top)
-    out_path = Path(out) if out else Path(results_dir) / "best.yaml"
+    out_path = Path(out) if out else Path(results_dir) / BEST_FILE
     paths = [out_path] if top == 1 else [
         out_path.with_name(f"{out_path.stem}_{i}{out_path.suffix or '.yaml'}")
         for i in range(1, len(configs) + 1)]
@@ -83,7 +93,7 @@ def study_metric(results_dir: str) -> tuple[str, str]:
     """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
     import yaml
 
-    path = Path(results_dir) / "study.yaml"
+    path = Path(results_dir) / STUDY_FILE
     if path.is_file():
         meta = yaml.safe_load(path.read_text()) or {}
         return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")

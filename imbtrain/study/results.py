@@ -1,7 +1,7 @@
-"""A study's result tables, written with pyarrow from its Ray experiment directory.
-
-Read from the directory alone (`tune.ExperimentAnalysis`), so the tables can be written again
-for any finished or resumed study, on any machine. Files under `<storage>/<name>/`:
+"""A study's result tables: their names, their schema, and reading and writing them with
+pyarrow. Ray-free: the tables are collected from a Ray experiment directory by
+`imbtrain.tune.collect`, and read back here by analyses and export on any machine, with or
+without Ray. Files under `<storage>/<name>/`:
 
 `results.parquet`, one row a trial:
 
@@ -29,14 +29,22 @@ for any finished or resumed study, on any machine. Files under `<storage>/<name>
 the trial reported that epoch (double). An epoch reported twice (a trial resumed from an older
 checkpoint) keeps its latest report.
 
-`best.yaml`: the full TrainConfig of the best configuration (see `imbtrain.tune.export`).
+`best.yaml`: the full TrainConfig of the best configuration (see `imbtrain.study.export`).
+`study.yaml`: what the study was asked (the spec, the metric, the options) and what ran it
+(imbtrain's version and git commit), read again on `--resume`.
+
+    >>> import pandas as pd
+    >>> hist = pd.DataFrame({"trial_id": ["a"] * 3, "trial_name": ["x"] * 3,
+    ...                      "epoch": [1, 2, 3], "val_bal_acc": [0.5, 0.7, 0.6],
+    ...                      "test_acc": [0.4, 0.65, 0.62]})
+    >>> best_epoch(hist, "val_bal_acc", "max")
+    {'best/epoch': 2.0, 'best/val_bal_acc': 0.7, 'best/test_acc': 0.65}
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,11 +52,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from imbtrain.tune.trainable import INFO_FILE
-
 RESULTS_FILE = "results.parquet"
 HISTORY_FILE = "history.parquet"
 BEST_FILE = "best.yaml"
+STUDY_FILE = "study.yaml"  # what was asked: the spec, the metric, the options
 # Keys Tune adds to every result: bookkeeping, not metrics.
 TUNE_KEYS = {
     "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore",
@@ -72,34 +79,9 @@ def is_metric(key: str, value: Any) -> bool:
             and isinstance(value, int | float | np.number) and not isinstance(value, bool))
 
 
-def _error_line(trial) -> str | None:
-    """The last non-empty line of a trial's error file (the exception and its message)."""
-    path = trial.error_file
-    if not path:
-        return None
-    try:
-        fs, fs_path = trial.storage.storage_filesystem, trial.storage.trial_fs_path
-        with fs.open_input_stream(f"{fs_path}/{path.rsplit('/', 1)[-1]}") as f:
-            text = f.readall().decode("utf-8", "replace")
-    except OSError:
-        return "error (no error file)"
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "error"
-
-
-def _trial_info(trial) -> dict[str, Any]:
-    """train_counts and where the trial ran, from its latest checkpoint (see trainable)."""
-    ckpt = trial.checkpoint
-    if ckpt is None:
-        return {}
-    try:
-        with ckpt.as_directory() as d, open(f"{d}/{INFO_FILE}") as f:
-            return json.load(f)
-    except OSError:
-        return {}
-
-
-def _history(trial_id: str, name: str, df: pd.DataFrame) -> pd.DataFrame:
+def history_table(trial_id: str, name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """One trial's rows of history.parquet from its reported results (one row a report):
+    the numeric metrics by epoch, the latest report of an epoch reported twice."""
     if df is None or df.empty or "epoch" not in df:
         return pd.DataFrame()
     keep = [c for c in df.columns if c != "epoch" and c not in TUNE_KEYS
@@ -113,7 +95,7 @@ def _history(trial_id: str, name: str, df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _best_epoch(hist: pd.DataFrame, metric: str, mode: str) -> dict[str, float]:
+def best_epoch(hist: pd.DataFrame, metric: str, mode: str) -> dict[str, float]:
     """Every metric at the epoch with the best `metric` (first such epoch on ties)."""
     if hist.empty or metric not in hist or hist[metric].isna().all():
         return {}
@@ -122,57 +104,9 @@ def _best_epoch(hist: pd.DataFrame, metric: str, mode: str) -> dict[str, float]:
     return {f"best/{k}": float(v) for k, v in row.items()}
 
 
-def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, Any]:
-    """One row of results.parquet (schema in the module docstring)."""
-    from imbtrain.config import TrainConfig
-    from imbtrain.tune.space import trial_label, trial_params, variant_of
-
-    cfg = TrainConfig(**trial_params(trial.config))  # the param space holds the full config
-    last = trial.last_result or {}
-    info = _trial_info(trial)
-    error = _error_line(trial) if trial.status == "ERROR" else None
-    status = trial.status
-    if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
-        status, error = "DIVERGED", info.get("error", "training diverged")
-    row: dict[str, Any] = {
-        "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
-        "status": status, "error": error,
-    }
-    if variant_of(trial.config) is not None:
-        row["variant"] = variant_of(trial.config)
-    row.update({f"config/{k}": v for k, v in cfg.to_dict().items()})
-    row.update({k: float(v) for k, v in last.items() if is_metric(k, v)})
-    row.update(_best_epoch(hist, metric, mode))
-    row["train_counts"] = info.get("train_counts")
-    row["epochs_run"] = int(hist["epoch"].max()) if not hist.empty else 0
-    row["time_total_s"] = float(last.get("time_total_s", math.nan))
-    row["node_id"] = info.get("node_id")
-    row["hostname"] = info.get("hostname", last.get("hostname"))
-    row["pid"] = info.get("pid", last.get("pid"))
-    return row
-
-
-def collect(exp_dir: str, metric: str, mode: str) -> StudyTables:
-    """Both tables of the study in `exp_dir` (a Ray Tune experiment directory)."""
-    from ray.tune import ExperimentAnalysis
-
-    analysis = ExperimentAnalysis(exp_dir)
-    frames = analysis.trial_dataframes
-    rows, hists = [], []
-    for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        hist = _history(trial.trial_id, "", frames.get(trial.trial_id))
-        row = trial_row(trial, hist, metric, mode)
-        if not hist.empty:
-            hist["trial_name"] = row["trial_name"]
-            hists.append(hist)
-        rows.append(row)
-    results = _order_columns(pd.DataFrame(rows))
-    history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame(
-        columns=["trial_id", "trial_name", "epoch"])
-    return StudyTables(results, history)
-
-
-def _order_columns(df: pd.DataFrame) -> pd.DataFrame:
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """results.parquet's columns in their order: ids and status, config, metrics, best/
+    metrics, then the trial's counts, timings and where it ran."""
     head = [c for c in ("trial_id", "trial_name", "status", "error", "variant")
             if c in df.columns]
     cfg = [c for c in df.columns if c.startswith("config/")]
@@ -209,10 +143,8 @@ def write_tables(tables: StudyTables, exp_dir: str) -> None:
                    f"{exp_dir}/{HISTORY_FILE}")
 
 
-def read_results(results_dir: str) -> pd.DataFrame:
+def read_results(results_dir: str | Path) -> pd.DataFrame:
     """results.parquet of a finished study as a DataFrame."""
-    from pathlib import Path
-
     from imbtrain.errors import UserError
 
     path = Path(results_dir) / RESULTS_FILE
@@ -220,3 +152,30 @@ def read_results(results_dir: str) -> pd.DataFrame:
         raise UserError(f"{results_dir}: no {RESULTS_FILE}; expected the folder of a finished "
                         "study, <storage>/<name> (e.g. runs/batch_size)")
     return pq.read_table(path).to_pandas()
+
+
+def read_history(results_dir: str | Path) -> pd.DataFrame:
+    """history.parquet of a study folder (an empty table when it has none)."""
+    path = Path(results_dir) / HISTORY_FILE
+    if path.is_file():
+        return pq.read_table(path).to_pandas()
+    return pd.DataFrame(columns=["trial_id", "trial_name", "epoch"])
+
+
+def read_tables(results_dir: str | Path) -> StudyTables:
+    """Both tables of a finished study folder."""
+    return StudyTables(read_results(results_dir), read_history(results_dir))
+
+
+@dataclass
+class StudyResult:
+    """What a finished study left: its folder, tables, the best config and the MLflow run."""
+
+    path: Path
+    results: pd.DataFrame
+    history: pd.DataFrame
+    best: Any  # TrainConfig of the best configuration (mean over seeds), None if none finished
+    metric: str
+    mode: str
+    mlflow_uri: str | None
+    mlflow_parent_run_id: str | None

@@ -1,7 +1,7 @@
 """Search spaces: `search_spaces/*.yaml` loaded and validated into a `StudySpec`.
 
-A search space is data, not code (DESIGN.md, "Search spaces"). Every key is checked before
-Ray starts; a problem raises `UserError` with one line that names the file and the key:
+A search space is data, not code. Every key is checked before anything runs; a problem
+raises `UserError` with one line that names the file and the key:
 
     search_spaces/x.yaml: knobs.batch_sizes: unknown config key 'batch_sizes'; known: ...
 
@@ -9,6 +9,7 @@ The file (every key optional but `knobs` or `variants`, at least one of them):
 
 ```yaml
 description: one line shown by the study
+routine: tuned                 # optional: a named set of TrainConfig values under `base`
 base:                          # TrainConfig overrides shared by every trial
   dataset: mnist5k
   epochs: 4
@@ -36,9 +37,22 @@ smoke:                         # what --smoke changes: base/knobs merged, the re
   train_ratios: [1.0, 0.1]
   seeds: [0]
   variants: [erm, sam_a]       # a list of names picks some of the file's variants
-full:                          # what a study script's --full changes (the paper's settings);
-  base: {dataset: cifar10, model: wrn_28_10}   # checked whole once data_dir is given
+full:                          # what a study's --full changes (the paper's settings);
+  routine: tuned               # Table 1's routine over the file's base, then:
+  base: {dataset: cifar10}     # checked whole once data_dir is given
 ```
+
+Distributions are plug-ins of `imbtrain.registry.DISTRIBUTIONS`, registered below, each a
+function that checks a knob's values and returns them (`imbtrain.tune.translate` turns
+them into Ray Tune's domains).
+
+Routines. A training routine shared by several studies (Table 1's tuned routine: paper
+Section 4, Table 1; docs/methods.md) lives once, in `routines/<name>.yaml` beside the space
+files: a mapping of TrainConfig keys to values. `routine: <name>` in a section (or at the
+top level) puts those values under the section's `base`: the file's base, then the routine,
+then the section's base. `routine: {name: tuned, without: [augment, mix]}` leaves out the
+keys a study varies itself. A routine is looked up beside the space file first, then among
+imbtrain's own (`imbtrain.study.catalog`).
 
 Variants. Where the values of several keys go together (a method of Table 1 is `ssl`,
 `sam` and `method` at once; a pre-training source is a `pretrained` path), `variants` names
@@ -54,16 +68,23 @@ ratios and the seeds, and draws the other distributions `num_samples` times per 
 TPE needs distributions, so `grid` knobs are refused there (use `choice`), and it tunes at
 one train ratio and one seed (the paper tunes on a validation split at one setting, then
 re-runs the chosen config over seeds: export it and run a grid study of seeds).
+
+    >>> spec = load_space("batch_size")
+    >>> spec.knobs["batch_size"]
+    Knob(key='batch_size', dist='grid', values=(16, 32, 64, 128))
+    >>> spec.num_trials(), spec.with_smoke().num_trials()
+    (36, 8)
+    >>> full = spec.variant("full", base={"data_dir": "/data/cifar10"})
+    >>> full.base["model"], full.base["augment"], full.base["epochs"]
+    ('wrn_28_10', 'trivialaugment', 200)
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -72,11 +93,13 @@ import yaml
 
 from imbtrain.config import TrainConfig, check_value
 from imbtrain.errors import UserError
+from imbtrain.registry import DISTRIBUTIONS, TRIAL_METRICS
+from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines_dir
 
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
-    "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "smoke",
-    "full",
+    "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "routine",
+    "smoke", "full",
 )
 SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
 SEARCHERS = ("grid", "optuna")
@@ -92,65 +115,66 @@ class SpaceError(UserError):
 
 
 # ---------------------------------------------------------------------------------------
-# Distributions: a registry, one small function each (value list -> Tune domain)
+# Distributions: plug-ins of imbtrain.registry.DISTRIBUTIONS, one check function each
 # ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Dist:
-    """How a distribution is checked and turned into a Tune domain."""
-
-    name: str
-    bounds: bool  # True: [lo, hi]; False: a list of values
-    to_tune: Callable[[list], Any]
+# `fn(key, values) -> tuple` checks a knob's list (values, or bounds with `bounds=True`)
+# and returns what the knob keeps; a problem raises UserError with the message alone (the
+# parser puts the file and `knobs.<key>.<dist>` in front).
 
 
-DISTRIBUTIONS: dict[str, Dist] = {}
+def _listed(key: str, values: list) -> tuple:
+    """Values of the field `key`, each coerced to its type and checked; none repeated."""
+    checked = [check_value(key, v) for v in values]
+    if len(set(map(repr, checked))) != len(checked):
+        raise UserError(f"values repeat: {values}")
+    return tuple(checked)
 
 
-def register_distribution(name: str, bounds: bool):
-    """Decorator: `@register_distribution("uniform", bounds=True)` adds a distribution."""
-
-    def deco(fn: Callable[[list], Any]) -> Callable[[list], Any]:
-        DISTRIBUTIONS[name] = Dist(name, bounds, fn)
-        return fn
-
-    return deco
-
-
-@register_distribution("grid", bounds=False)
-def _grid(values: list):
-    from ray import tune
-
-    return tune.grid_search(values)
-
-
-@register_distribution("choice", bounds=False)
-def _choice(values: list):
-    from ray import tune
-
-    return tune.choice(values)
+def _bounds(key: str, b: list, dist: str) -> tuple:
+    """[lo, hi], each a valid value of `key`, kept as written: randint's bounds must stay
+    integers even for a float field such as warmup_epochs."""
+    for v in b:
+        check_value(key, v)
+    if len(b) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in b):
+        raise UserError(f"expected two numbers [lo, hi], got {b}")
+    lo, hi = b
+    if dist == "randint" and not all(isinstance(x, int) for x in b):
+        raise UserError(f"randint needs integers [lo, hi], got {b}")
+    if (dist == "randint" and lo > hi) or (dist != "randint" and not lo < hi):
+        raise UserError(f"lo must be below hi, got {b}")
+    if dist == "loguniform" and lo <= 0:
+        raise UserError(f"loguniform needs 0 < lo, got {b}")
+    return tuple(b)
 
 
-@register_distribution("uniform", bounds=True)
-def _uniform(bounds: list):
-    from ray import tune
-
-    return tune.uniform(bounds[0], bounds[1])
-
-
-@register_distribution("loguniform", bounds=True)
-def _loguniform(bounds: list):
-    from ray import tune
-
-    return tune.loguniform(bounds[0], bounds[1])
+@DISTRIBUTIONS.register("grid", bounds=False)
+def grid(key: str, values: list) -> tuple:
+    """Every value, crossed with the other grid knobs, the train ratios and the seeds."""
+    return _listed(key, values)
 
 
-@register_distribution("randint", bounds=True)
-def _randint(bounds: list):
-    from ray import tune
+@DISTRIBUTIONS.register("choice", bounds=False)
+def choice(key: str, values: list) -> tuple:
+    """One of the values, drawn per sample."""
+    return _listed(key, values)
 
-    # Tune's randint excludes its upper bound; the file's [lo, hi] includes both.
-    return tune.randint(bounds[0], bounds[1] + 1)
+
+@DISTRIBUTIONS.register("uniform", bounds=True)
+def uniform(key: str, bounds: list) -> tuple:
+    """A number drawn uniformly from [lo, hi)."""
+    return _bounds(key, bounds, "uniform")
+
+
+@DISTRIBUTIONS.register("loguniform", bounds=True)
+def loguniform(key: str, bounds: list) -> tuple:
+    """A number drawn uniformly on a log scale from [lo, hi), 0 < lo."""
+    return _bounds(key, bounds, "loguniform")
+
+
+@DISTRIBUTIONS.register("randint", bounds=True)
+def randint(key: str, bounds: list) -> tuple:
+    """An integer drawn from lo..hi, both inclusive (as Optuna's)."""
+    return _bounds(key, bounds, "randint")
 
 
 @dataclass(frozen=True)
@@ -161,9 +185,6 @@ class Knob:
     dist: str
     values: tuple
 
-    def to_tune(self):
-        return DISTRIBUTIONS[self.dist].to_tune(list(self.values))
-
 
 # ---------------------------------------------------------------------------------------
 # The study spec
@@ -171,7 +192,7 @@ class Knob:
 
 @dataclass
 class StudySpec:
-    """A validated search space: everything `run_study` needs, nothing Ray-specific yet."""
+    """A validated search space: everything `run_study` needs, nothing Ray-specific."""
 
     path: str
     name: str
@@ -192,7 +213,7 @@ class StudySpec:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
-    trial_metrics: tuple[str, ...] = ()  # names in imbtrain.tune.trial_metrics
+    trial_metrics: tuple[str, ...] = ()  # names of imbtrain.registry.TRIAL_METRICS
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
@@ -202,35 +223,10 @@ class StudySpec:
         """Epochs of every trial (ASHA's max_t): the base's, else TrainConfig's default."""
         return int(self.base.get("epochs", TrainConfig().epochs))
 
-    def param_space(self) -> dict[str, Any]:
-        """The Tune param space: the FULL TrainConfig of the base, its knobs replaced by
-        their distributions, and `train_ratio` and `seed` as grid axes.
-
-        Constants ride along in the space so that a trial's config is its complete
-        TrainConfig: MLflow's params, results.parquet's config columns and the trainable
-        all read it from `trial.config`, with no separate base to keep in step.
-        """
-        from ray import tune
-
-        plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
-        space: dict[str, Any] = dict(plain)
-        space.update({k.key: k.to_tune() for k in self.knobs.values()})
-        if self.searcher == "grid":
-            space["train_ratio"] = tune.grid_search(list(self.train_ratios))
-            space["seed"] = tune.grid_search(list(self.seeds))
-        else:  # optuna: one ratio and one seed (checked), passed as constants
-            space["train_ratio"] = self.train_ratios[0]
-            space["seed"] = self.seeds[0]
-        if self.variants:
-            space[VARIANT_KEY] = tune.grid_search(list(self.variants))
-            for key in variant_keys(self.variants):
-                table = {name: over.get(key, plain[key]) for name, over in self.variants.items()}
-                space[key] = tune.sample_from(functools.partial(_variant_value, table))
-        return space
-
     def variant_table(self) -> dict[str, dict[str, Any]]:
         """Each variant's value of every key that some variant sets (the base's value where
-        it sets none): what the `sample_from`s of `param_space` resolve to."""
+        it sets none): what a trial's config holds for them (Tune's `sample_from`s of
+        `imbtrain.tune.translate.param_space` resolve to these)."""
         plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
         keys = variant_keys(self.variants)
         return {name: {k: over.get(k, plain[k]) for k in keys}
@@ -258,7 +254,7 @@ class StudySpec:
         file, merged as a section is: e.g. the `variants` a study script made), then `base`
         overrides (e.g. a study script's --dataset and --data-dir), validated again."""
         raw = merge_section(self._raw, self.sections.get(section, {}) if section else {},
-                            self.path)
+                            self.path, where=f"{section}." if section else "")
         if changes:
             raw = merge_section(raw, changes, self.path)
         if base:
@@ -286,11 +282,6 @@ def variant_keys(variants: dict[str, dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(k for over in variants.values() for k in over))
 
 
-def _variant_value(table: dict[str, Any], config: dict[str, Any]) -> Any:
-    """A `sample_from` of a key that variants set: its value in the trial's variant."""
-    return table[config[VARIANT_KEY]]
-
-
 def trial_label(config: dict[str, Any],
                 variant_table: dict[str, dict[str, Any]] | None = None) -> str:
     """A trial's name: `TrainConfig.trial_name()`, with its variant before the seed when it
@@ -309,17 +300,23 @@ def trial_label(config: dict[str, Any],
     return name if f"_{variant}" in f"_{head}" else f"{head}_{variant}_{seed}"
 
 
-def merge_section(raw: dict[str, Any], section: dict[str, Any],
-                  path: str = "") -> dict[str, Any]:
-    """`raw` with a section applied: `base` and `knobs` merged key by key, `variants` given
-    as a list of names picking some of raw's variants, the rest replaced (`smoke`: what
-    --smoke changes; `full`: the paper's settings)."""
+def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
+                  where: str = "") -> dict[str, Any]:
+    """`raw` with a section applied: `base` and `knobs` merged key by key, a `routine` put
+    under the section's base, `variants` given as a list of names picking some of raw's
+    variants, the rest replaced (`smoke`: what --smoke changes; `full`: the paper's
+    settings). `where` (e.g. "full.") prefixes the keys in messages."""
     out = copy.deepcopy(raw)
     for key in SECTIONS:
         out.pop(key, None)
+    if "routine" in section:  # the file's base, then the routine, then the section's base
+        values = resolve_routine(section["routine"], path, f"{where}routine")
+        out["base"] = {**_mapping(out.get("base")), **values}
     for key, value in section.items():
+        if key == "routine":
+            continue
         if key in ("base", "knobs") and isinstance(value, dict):
-            out[key] = {**(out.get(key) or {}), **value}
+            out[key] = {**_mapping(out.get(key)), **value}
         elif key == "variants" and isinstance(value, list):
             have = out.get("variants") or {}
             unknown = [str(v) for v in value if not isinstance(have, dict) or v not in have]
@@ -332,12 +329,17 @@ def merge_section(raw: dict[str, Any], section: dict[str, Any],
     return out
 
 
+def _mapping(value: Any) -> dict:
+    """A section's `base` or `knobs` as a dict to merge into (its checks come later)."""
+    return value if isinstance(value, dict) else {}
+
+
 def load_space(path: str | Path, name: str | None = None) -> StudySpec:
-    """Read and validate a search-space file (and its smoke section) into a `StudySpec`."""
-    path = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise SpaceError(f"{path}: no such search-space file (see search_spaces/*.yaml)")
+    """Read and validate a search space into a `StudySpec`: a file, or the name of one of
+    imbtrain's own (`batch_size`: search_spaces/batch_size.yaml, shipped inside the
+    package). Its smoke section is checked whole, its full section key by key."""
+    p = find_space(path)
+    path = str(p)
     try:
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
@@ -350,9 +352,69 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     spec = _parse(raw, path, name or p.stem)
     spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
     if "full" in spec.sections:  # keys and values now; combinations once data_dir is known
-        _parse(merge_section(raw, spec.sections["full"], path), path, spec.name, where="full.",
-               combinations=False)
+        _parse(merge_section(raw, spec.sections["full"], path, where="full."), path,
+               spec.name, where="full.", combinations=False)
     return spec
+
+
+# ---------------------------------------------------------------------------------------
+# Routines: named sets of TrainConfig values, one YAML file each (module doc, "Routines")
+# ---------------------------------------------------------------------------------------
+
+def resolve_routine(value: Any, path: str, label: str) -> dict[str, Any]:
+    """The values a `routine:` entry puts under a base: `name` or `{name: .., without:
+    [keys]}`, looked up beside the space file `path`, then among imbtrain's."""
+
+    def fail(key: str, msg: str) -> SpaceError:
+        return SpaceError(f"{path}: {key}: {msg}")
+
+    form = "expected a routine name (e.g. tuned) or {name: tuned, without: [keys]}"
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise fail(label, form)
+    extra = sorted(set(value) - {"name", "without"})
+    if extra:
+        raise fail(f"{label}.{extra[0]}", "unknown key; allowed: name, without")
+    name, without = value["name"], value.get("without", [])
+    values = load_routine(routine_file(name, path, label))
+    if not isinstance(without, list) or not all(isinstance(k, str) for k in without):
+        raise fail(f"{label}.without", "expected a list of the routine's keys to leave out")
+    stray = [k for k in without if k not in values]
+    if stray:
+        raise fail(f"{label}.without", f"{stray[0]!r} is not a key of routine {name}; its "
+                                       f"keys: {', '.join(values)}")
+    return {k: v for k, v in values.items() if k not in without}
+
+
+def routine_file(name: str, path: str, label: str = "routine") -> Path:
+    """`routines/<name>.yaml` beside the space file `path`, else imbtrain's own."""
+    local = Path(path).parent / ROUTINES / f"{name}.yaml"
+    if local.is_file():
+        return local
+    if name in routine_names():
+        return routines_dir() / f"{name}.yaml"
+    close = difflib.get_close_matches(name, routine_names(), n=2)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    raise SpaceError(f"{path}: {label}: unknown routine {name!r}{hint}; known: "
+                     f"{', '.join(routine_names()) or 'none'} (routines/<name>.yaml beside "
+                     "the space file adds one)")
+
+
+def load_routine(path: Path) -> dict[str, Any]:
+    """A routine file: a mapping of TrainConfig keys to values, each checked."""
+
+    def fail(key: str, msg: str) -> SpaceError:
+        return SpaceError(f"{path}: {key}: {msg}")
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpaceError(f"{path}: invalid YAML: {problem}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise SpaceError(f"{path}: expected a mapping of TrainConfig keys to values")
+    return _parse_base(raw, fail, label="")
 
 
 # ---------------------------------------------------------------------------------------
@@ -369,7 +431,10 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
         raise fail(unknown[0], f"unknown key; allowed: {', '.join(TOP_KEYS)}")
     spec = StudySpec(path=path, name=name, description=str(raw.get("description") or ""))
     spec._raw = raw
-    spec.base = _parse_base(raw.get("base") or {}, fail)
+    base = raw.get("base") or {}
+    if raw.get("routine") is not None and isinstance(base, dict):  # a routine under the base
+        base = {**resolve_routine(raw["routine"], path, f"{where}routine"), **base}
+    spec.base = _parse_base(base, fail)
     spec.knobs = _parse_knobs(raw.get("knobs"), fail, optional=bool(raw.get("variants")))
     spec.train_ratios = _parse_axis(raw, "train_ratios", "train_ratio", spec.base, fail)
     spec.seeds = _parse_axis(raw, "seeds", "seed", spec.base, fail)
@@ -411,13 +476,14 @@ def _known_key(key: str, label: str, fail) -> None:
         raise fail(label, f"unknown config key; {hint}known: {', '.join(known)}")
 
 
-def _parse_base(base: Any, fail) -> dict[str, Any]:
+def _parse_base(base: Any, fail, label: str = "base") -> dict[str, Any]:
     if not isinstance(base, dict):
-        raise fail("base", "expected a mapping of TrainConfig keys to values")
+        raise fail(label, "expected a mapping of TrainConfig keys to values")
     out = {}
     for key, value in base.items():
-        _known_key(key, f"base.{key}", fail)
-        out[key] = _check(key, value, f"base.{key}", fail)
+        where = f"{label}.{key}" if label else str(key)
+        _known_key(key, where, fail)
+        out[key] = _check(key, value, where, fail)
     return out
 
 
@@ -435,7 +501,7 @@ def _parse_knob(key: str, spec: Any, fail) -> Knob:
     if key in AXES:
         raise fail(label, f"list {key} values under the top-level key {AXES[key]!r}")
     _known_key(key, label, fail)
-    allowed = ", ".join(DISTRIBUTIONS)
+    allowed = ", ".join(DISTRIBUTIONS.names())
     if not isinstance(spec, dict) or len(spec) != 1:
         raise fail(label, f"expected one distribution, e.g. {{grid: [..]}}; allowed: {allowed}")
     (dist, values), = spec.items()
@@ -443,27 +509,11 @@ def _parse_knob(key: str, spec: Any, fail) -> Knob:
         raise fail(label, f"unknown distribution {dist!r}; allowed: {allowed}")
     if not isinstance(values, list) or not values:
         raise fail(f"{label}.{dist}", "expected a non-empty list")
-    checked = [_check(key, v, f"{label}.{dist}", fail) for v in values]
-    if DISTRIBUTIONS[dist].bounds:
-        # Bounds as written (valid values, checked above): randint's must stay integers
-        # even for a float field such as warmup_epochs.
-        _check_bounds(dist, values, f"{label}.{dist}", fail)
-        checked = values
-    elif len(set(map(repr, checked))) != len(checked):
-        raise fail(f"{label}.{dist}", f"values repeat: {values}")
+    try:
+        checked = DISTRIBUTIONS.get(dist)(key, values)
+    except UserError as e:
+        raise fail(f"{label}.{dist}", str(e)) from None
     return Knob(key, dist, tuple(checked))
-
-
-def _check_bounds(dist: str, b: list, label: str, fail) -> None:
-    if len(b) != 2 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in b):
-        raise fail(label, f"expected two numbers [lo, hi], got {b}")
-    lo, hi = b
-    if dist == "randint" and not all(isinstance(x, int) for x in b):
-        raise fail(label, f"randint needs integers [lo, hi], got {b}")
-    if (dist == "randint" and lo > hi) or (dist != "randint" and not lo < hi):
-        raise fail(label, f"lo must be below hi, got {b}")
-    if dist == "loguniform" and lo <= 0:
-        raise fail(label, f"loguniform needs 0 < lo, got {b}")
 
 
 def _parse_axis(raw: dict, key: str, field_name: str, base: dict, fail) -> list:
@@ -590,17 +640,15 @@ def _parse_variants(value: Any, spec: StudySpec, fail) -> dict[str, dict[str, An
 
 
 def _parse_trial_metrics(value: Any, fail) -> tuple[str, ...]:
-    """`trial_metrics`: names of `imbtrain.tune.trial_metrics.TRIAL_METRICS`."""
-    from imbtrain.tune.trial_metrics import TRIAL_METRICS
-
+    """`trial_metrics`: names of `imbtrain.registry.TRIAL_METRICS`."""
     if value is None:
         return ()
+    known = ", ".join(TRIAL_METRICS.names())
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail("trial_metrics", f"expected a list of names: {', '.join(TRIAL_METRICS)}")
+        raise fail("trial_metrics", f"expected a list of names: {known}")
     unknown = [v for v in value if v not in TRIAL_METRICS]
     if unknown:
-        raise fail("trial_metrics", f"unknown trial metric {unknown[0]!r}; known: "
-                                    f"{', '.join(TRIAL_METRICS)}")
+        raise fail("trial_metrics", f"unknown trial metric {unknown[0]!r}; known: {known}")
     return tuple(value)
 
 

@@ -1,0 +1,101 @@
+"""Collect a study's result tables from its Ray experiment directory.
+
+Read from the directory alone (`tune.ExperimentAnalysis`), so the tables can be written again
+for any finished or resumed study, on any machine. The tables' names and schema, and how
+they are written and read, are `imbtrain.study.results`'s; this module turns Ray's trials
+(their configs, last results, reported histories, checkpoints and error files) into their
+rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from imbtrain.config import TrainConfig
+from imbtrain.study.results import (
+    StudyTables,
+    best_epoch,
+    history_table,
+    is_metric,
+    order_columns,
+)
+from imbtrain.study.space import trial_label, trial_params, variant_of
+from imbtrain.tune.trainable import INFO_FILE
+
+
+def _error_line(trial) -> str | None:
+    """The last non-empty line of a trial's error file (the exception and its message)."""
+    path = trial.error_file
+    if not path:
+        return None
+    try:
+        fs, fs_path = trial.storage.storage_filesystem, trial.storage.trial_fs_path
+        with fs.open_input_stream(f"{fs_path}/{path.rsplit('/', 1)[-1]}") as f:
+            text = f.readall().decode("utf-8", "replace")
+    except OSError:
+        return "error (no error file)"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "error"
+
+
+def _trial_info(trial) -> dict[str, Any]:
+    """train_counts and where the trial ran, from its latest checkpoint (see trainable)."""
+    ckpt = trial.checkpoint
+    if ckpt is None:
+        return {}
+    try:
+        with ckpt.as_directory() as d, open(f"{d}/{INFO_FILE}") as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, Any]:
+    """One row of results.parquet (schema: imbtrain.study.results)."""
+    cfg = TrainConfig(**trial_params(trial.config))  # the param space holds the full config
+    last = trial.last_result or {}
+    info = _trial_info(trial)
+    error = _error_line(trial) if trial.status == "ERROR" else None
+    status = trial.status
+    if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
+        status, error = "DIVERGED", info.get("error", "training diverged")
+    row: dict[str, Any] = {
+        "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
+        "status": status, "error": error,
+    }
+    if variant_of(trial.config) is not None:
+        row["variant"] = variant_of(trial.config)
+    row.update({f"config/{k}": v for k, v in cfg.to_dict().items()})
+    row.update({k: float(v) for k, v in last.items() if is_metric(k, v)})
+    row.update(best_epoch(hist, metric, mode))
+    row["train_counts"] = info.get("train_counts")
+    row["epochs_run"] = int(hist["epoch"].max()) if not hist.empty else 0
+    row["time_total_s"] = float(last.get("time_total_s", math.nan))
+    row["node_id"] = info.get("node_id")
+    row["hostname"] = info.get("hostname", last.get("hostname"))
+    row["pid"] = info.get("pid", last.get("pid"))
+    return row
+
+
+def collect(exp_dir: str, metric: str, mode: str) -> StudyTables:
+    """Both tables of the study in `exp_dir` (a Ray Tune experiment directory)."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(exp_dir)
+    frames = analysis.trial_dataframes
+    rows, hists = [], []
+    for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
+        hist = history_table(trial.trial_id, "", frames.get(trial.trial_id))
+        row = trial_row(trial, hist, metric, mode)
+        if not hist.empty:
+            hist["trial_name"] = row["trial_name"]
+            hists.append(hist)
+        rows.append(row)
+    results = order_columns(pd.DataFrame(rows))
+    history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame(
+        columns=["trial_id", "trial_name", "epoch"])
+    return StudyTables(results, history)

@@ -1,0 +1,158 @@
+"""Distributions as registered plug-ins, and routines: one shared set of TrainConfig values
+that the `full:` sections of the studies put under their base."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imbtrain.config import TrainConfig
+from imbtrain.errors import UserError
+from imbtrain.registry import DISTRIBUTIONS
+from imbtrain.study.catalog import routines_dir, space_names
+from imbtrain.study.space import SpaceError, load_space
+
+TUNED = yaml.safe_load((routines_dir() / "tuned.yaml").read_text())
+
+
+def write(folder: Path, text: str, name: str = "space.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# ================================================================ distributions
+
+
+def test_the_distributions_are_registered_with_their_checks():
+    assert DISTRIBUTIONS.names() == ["grid", "choice", "uniform", "loguniform", "randint"]
+    assert {n: DISTRIBUTIONS.meta(n)["bounds"] for n in DISTRIBUTIONS} == {
+        "grid": False, "choice": False, "uniform": True, "loguniform": True, "randint": True}
+    # a check coerces listed values to the field's type and keeps bounds as written
+    assert DISTRIBUTIONS.get("grid")("batch_size", [16, 32.0]) == (16, 32)
+    assert DISTRIBUTIONS.get("randint")("warmup_epochs", [0, 3]) == (0, 3)
+    with pytest.raises(UserError, match=r"^values repeat: \[16, 16\]$"):
+        DISTRIBUTIONS.get("choice")("batch_size", [16, 16])
+    with pytest.raises(UserError, match=r"^randint needs integers \[lo, hi\], got"):
+        DISTRIBUTIONS.get("randint")("warmup_epochs", [0, 2.5])
+
+
+def test_a_registered_distribution_is_usable_in_a_space(tmp_path):
+    def constant(key, values):
+        """One value, the same in every trial (a throw-away distribution)."""
+        if len(values) != 1:
+            raise UserError(f"expected one value, got {values}")
+        return tuple(values)
+
+    path = write(tmp_path, "base: {dataset: digits}\nknobs: {lr: {constant: [0.2]}}\n")
+    with DISTRIBUTIONS.temporary("constant", constant, bounds=False):
+        spec = load_space(path)
+        assert (spec.knobs["lr"].dist, spec.knobs["lr"].values) == ("constant", (0.2,))
+        bad = write(tmp_path, "knobs: {lr: {constant: [0.1, 0.2]}}\n", "bad.yaml")
+        with pytest.raises(SpaceError, match=r"knobs\.lr\.constant: expected one value"):
+            load_space(bad)
+    with pytest.raises(SpaceError, match="unknown distribution 'constant'; allowed: grid, "):
+        load_space(path)
+
+
+# ================================================================ routines
+
+
+def test_the_tuned_routine_is_table_1s():
+    assert TUNED == {
+        "model": "wrn_28_10", "epochs": 300, "batch_size": 64, "optimizer": "sgd",
+        "momentum": 0.9, "schedule": "cosine", "warmup_epochs": 5, "lr": 0.1,
+        "weight_decay": 0.0002, "augment": "trivialaugment", "mix": "cutmix",
+        "smoothing": "uniform", "smoothing_eps": 0.1, "ema_decay": 0.999,
+        "precision": "bf16", "channels_last": True, "eval_batch_size": 1024}
+    TrainConfig(**TUNED)  # a valid config
+
+
+FULL_STUDIES = [n for n in space_names() if not n.startswith("tabular_")
+                and n != "decision_boundary"]
+
+
+@pytest.mark.parametrize("name", FULL_STUDIES)
+def test_every_full_section_runs_the_tuned_routine(name):
+    """The routine lives in one file; each study's --full takes it, but for the keys it
+    leaves out (what the study varies itself) and those its own base sets."""
+    raw = yaml.safe_load((routines_dir().parent / f"{name}.yaml").read_text())
+    routine = raw["full"]["routine"]
+    without = set(routine.get("without", [])) if isinstance(routine, dict) else set()
+    own = raw["full"].get("base", {})
+    full = load_space(name).variant("full", base={"data_dir": "/data/x"})
+    for key, value in TUNED.items():
+        if key in own:
+            assert full.base[key] == own[key], (name, key)
+        elif key in without:  # the file's own value, if any, never the routine's
+            assert full.base.get(key) == raw["base"].get(key), (name, key)
+        else:
+            assert full.base[key] == value, (name, key)
+
+
+def test_routine_goes_between_the_files_base_and_the_sections(tmp_path):
+    path = write(tmp_path, """
+        base: {dataset: digits, model: mlp, epochs: 4, lr: 0.05, momentum: 0.5}
+        knobs: {batch_size: {grid: [16]}}
+        full:
+          routine: {name: tuned, without: [model, precision]}
+          base: {epochs: 2}
+    """)
+    full = load_space(path).variant("full")
+    assert full.base["lr"] == 0.1 and full.base["momentum"] == 0.9  # the routine's
+    assert full.base["epochs"] == 2                                   # the section's
+    assert full.base["model"] == "mlp" and "precision" not in full.base  # left out
+    assert load_space(path).base["lr"] == 0.05  # without --full, the file's own
+
+
+def test_a_routine_beside_the_space_file_and_at_the_top_level(tmp_path):
+    write(tmp_path / "routines", "lr: 0.02\nweight_decay: 0.001\n", "mine.yaml")
+    path = write(tmp_path, """
+        routine: mine
+        base: {dataset: digits, weight_decay: 0.0}
+        knobs: {batch_size: {grid: [16]}}
+        smoke: {routine: tuned, base: {epochs: 1}}
+    """)
+    spec = load_space(path)
+    assert (spec.base["lr"], spec.base["weight_decay"]) == (0.02, 0.0)  # base over routine
+    smoke = spec.with_smoke()
+    assert (smoke.base["lr"], smoke.base["model"], smoke.epochs) == (0.1, "wrn_28_10", 1)
+
+
+ROUTINE_ERRORS = [
+    ("full: {routine: tunned}",
+     "full.routine: unknown routine 'tunned' (did you mean 'tuned'?); known: tuned"),
+    ("full: {routine: [tuned]}",
+     "full.routine: expected a routine name (e.g. tuned) or {name: tuned, without: [keys]}"),
+    ("full: {routine: {name: tuned, except: [mix]}}",
+     "full.routine.except: unknown key; allowed: name, without"),
+    ("full: {routine: {name: tuned, without: [mixx]}}",
+     "full.routine.without: 'mixx' is not a key of routine tuned; its keys: model, epochs,"),
+    ("routine: nope",
+     "routine: unknown routine 'nope'; known: tuned"),
+]
+
+
+@pytest.mark.parametrize("text, message", ROUTINE_ERRORS,
+                         ids=[m.split(":")[0] + str(i) for i, (_, m) in
+                              enumerate(ROUTINE_ERRORS)])
+def test_bad_routines_name_file_key_and_what_is_allowed(tmp_path, text, message):
+    path = write(tmp_path, f"base: {{dataset: digits}}\nknobs: {{lr: {{grid: [0.1]}}}}\n{text}\n")
+    with pytest.raises(SpaceError) as e:
+        load_space(path)
+    assert str(e.value).startswith(f"{path}: {message}"), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_bad_routine_file_names_itself(tmp_path):
+    routine = write(tmp_path / "routines", "momentm: 0.9\n", "bad.yaml")
+    path = write(tmp_path, "base: {dataset: digits}\nknobs: {lr: {grid: [0.1]}}\n"
+                           "routine: bad\n")
+    with pytest.raises(SpaceError) as e:
+        load_space(path)
+    assert str(e.value).startswith(f"{routine}: momentm: unknown config key; did you mean "
+                                   "momentum?")
