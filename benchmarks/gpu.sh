@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# imbtrain on one NVIDIA H100/H200: the GPU figures of issue 8, in under 8 minutes.
+# imbtrain on one NVIDIA H100/H200: the GPU figures of benchmarks/RESULTS.md, in under 8 minutes.
 #
 #   bash benchmarks/gpu.sh                 # on the GPU machine, from the repository root
 #   SMOKE=1 bash benchmarks/gpu.sh         # tiny settings on CPU: checks the script itself

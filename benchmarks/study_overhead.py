@@ -16,7 +16,7 @@ start and completion events): the hand-over from one trial to the next on a reus
 plus Tune's bookkeeping around the trainable. The study's fixed start (MLflow store, Tune,
 worker processes) and end (tables, best.yaml, artifacts), and a worker's first-trial imports
 and data decoding, are printed apart; the amortised figure (study x c - trainable) / N
-includes them. The goal (issue 8) is <= 1 s a trial with actor reuse; Ray's scalability
+includes them. The goal is <= 1 s a trial with actor reuse; Ray's scalability
 page reports ~0.14 s a trial at scale. The ideal study time is trainable / c.
 
     python benchmarks/study_overhead.py                  # 8 trials, 2 at once, ~2 min

@@ -7,7 +7,7 @@ permutation of in-memory tensors, uint8 -> float -> (x / 255 - mean) / std, cros
 integer labels, `zero_grad / backward / step`, accuracy counted on the device and read once
 an epoch. The trainer does all that plus what the platform adds: soft targets, class-aware
 hooks, the confusion matrix and all group metrics per split, the epoch's report, and at the
-end the neural-collapse pass (one eval forward over the train split; DESIGN.md metrics).
+end the neural-collapse pass (one eval forward over the train split; docs/methods.md, "Metrics").
 Two ratios: up to the end of the epochs (for the trainer: its last epoch's report), and end
 to end (a whole `train()` call against the whole minimal loop); both include building the
 model. Each in wall seconds and in CPU seconds of this process (steadier on a shared

@@ -227,7 +227,7 @@ def test_scaffold_spec_name_and_data_dirs(tmp_path):
 def test_trial_metric_margin_needs_2d_inputs():
     from types import SimpleNamespace
 
-    from imbtrain.tune.trial_metrics import compute_trial_metrics
+    from imbtrain.metrics.trial import compute_trial_metrics
 
     data = SimpleNamespace(input_shape=(1, 8, 8), name="digits")
     with pytest.raises(UserError, match="needs 2-D inputs"):

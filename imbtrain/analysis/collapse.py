@@ -1,7 +1,7 @@
 """The neural-collapse table (paper Section 5, Table 4).
 
 Per method, the mean ± standard error over seeds of the collapse measures each trial
-reports (`imbtrain.metrics.neural_collapse`, PAPER.md "Metrics"):
+reports (`imbtrain.metrics.neural_collapse`, docs/methods.md, "Metrics"):
 
 - `cdnv`: (sigma_i^2 + sigma_j^2) / (2 ||mu_i - mu_j||^2) averaged over class pairs,
 - `cdnv_minority`: the same over the pairs that involve a minority class,

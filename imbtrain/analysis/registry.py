@@ -4,7 +4,7 @@ An analysis is a function
 
     fn(results: DataFrame, history: DataFrame, out_dir: Path, **options) -> list[Path]
 
-from a study's results.parquet and history.parquet (`imbtrain.tune.results`) to the files it
+from a study's results.parquet and history.parquet (`imbtrain.study.results`) to the files it
 wrote in `out_dir` (PNG figures, Parquet and Markdown tables), registered under its kind:
 
     @register_analysis("variance")

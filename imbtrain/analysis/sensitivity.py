@@ -5,10 +5,11 @@ For train ratio r, seed s and knob value b, with acc the metric of that trial:
 
     change(b, r, s) = (acc(b, r, s) - acc(base, r, s)) / acc(base, r, s) * 100
 
-PAPER.md: the paper's eq. (1) divides by acc_b; imbtrain divides by the baseline's accuracy,
-so the change is "percent improvement over the baseline", as the paper's text reads. The
-change is paired by seed (same train ratio, same seed, only the knob differs), then averaged
-over seeds: mean and standard error `std(ddof=1) / sqrt(n)` (NaN for n = 1).
+As docs/methods.md ("Analyses") says, the paper's eq. (1) divides by acc_b; imbtrain divides by
+the baseline's accuracy, so the change is "percent improvement over the baseline", as the
+paper's text reads. The change is paired by seed (same train ratio, same seed, only the knob
+differs), then averaged over seeds: mean and standard error `std(ddof=1) / sqrt(n)` (NaN for n
+= 1).
 
     >>> import pandas as pd
     >>> results = pd.DataFrame({

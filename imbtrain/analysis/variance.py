@@ -11,10 +11,11 @@ p, with acc_G the mean per-class test accuracy over the classes of G:
     variance(r, s, G) = Var_p improvement(p, r, s, G)     (over the policies p != none,
                                                             ddof = 1 by default)
 
-then mean ± standard error over seeds. Groups follow PAPER.md: minority / majority are the
-20% of classes with the fewest / most TRAIN samples (`imbtrain.metrics.minority_classes`),
-taken from each trial's `train_counts` and its `test_class_acc_<k>` columns; without those,
-the trial's own `test_minority_acc`, `test_majority_acc` and `test_bal_acc`.
+then mean ± standard error over seeds. Groups follow docs/methods.md ("Metrics"): minority /
+majority are the 20% of classes with the fewest / most TRAIN samples
+(`imbtrain.metrics.minority_classes`), taken from each trial's `train_counts` and its
+`test_class_acc_<k>` columns; without those, the trial's own `test_minority_acc`,
+`test_majority_acc` and `test_bal_acc`.
 
     >>> import pandas as pd
     >>> results = pd.DataFrame({

@@ -14,16 +14,7 @@ The module itself is what a study (`imbtrain.study.script`) is handed as its bac
 
 from __future__ import annotations
 
-from imbtrain.registry import TRIAL_METRICS
-from imbtrain.tune import trial_metrics as _trial_metrics
 from imbtrain.tune.jobs import run_prerequisites
 from imbtrain.tune.runner import StudyResult, log_artifacts, run_study
-
-# The trial metrics a space may name are read from imbtrain.registry.TRIAL_METRICS; those
-# still defined in imbtrain.tune.trial_metrics are entered there too (a no-op once they are
-# registered where they are defined).
-for _name, _fn in _trial_metrics.TRIAL_METRICS.items():
-    if _name not in TRIAL_METRICS:
-        TRIAL_METRICS.register(_name)(_fn)
 
 __all__ = ["StudyResult", "log_artifacts", "run_prerequisites", "run_study"]

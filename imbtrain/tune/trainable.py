@@ -42,10 +42,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from imbtrain.data import DATA_FIELDS, cached_data  # noqa: F401  (DATA_FIELDS: re-exported)
+from imbtrain.data import cached_data
 from imbtrain.errors import DivergedError, UserError
+from imbtrain.metrics.trial import compute_trial_metrics
+from imbtrain.study.checkpoints import STATE_FILE  # the loop's state in a checkpoint
 
-STATE_FILE = "state.pt"  # the loop's state (torch.save), what `train(resume=...)` accepts
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
 
@@ -148,14 +149,13 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     """Body of one trial: the trial's config (a full TrainConfig), trained and reported.
 
     Reports every epoch but the last as it ends; the last after `train` returns, merged with
-    the final metrics and the space's `trial_metrics` (imbtrain.tune.trial_metrics), so a
+    the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial), so a
     trial's last result is its final result. A diverged trial ends with `diverged_result`
     (no checkpoint: nothing worth resuming); `metric` is the study's, `fault` an injected one.
     """
     from imbtrain.config import TrainConfig
     from imbtrain.study.space import trial_label, trial_params
     from imbtrain.train import train
-    from imbtrain.tune.trial_metrics import compute_trial_metrics
 
     # A trial's torch threads equal its CPUs, so concurrent trials share the cores fairly.
     torch.set_num_threads(max(1, int(round(cpus))))
