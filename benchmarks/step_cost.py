@@ -1,4 +1,4 @@
-"""Step cost of SAM, SAM-A, Joint-SSL and every baseline method, relative to ERM.
+"""Step cost of SAM, SAM-A (each `sam_a_mode`), Joint-SSL and every baseline, relative to ERM.
 
 Same model, data, batch size and augmentation for all; each variant is a training run of
 imbtrain's loop (`imbtrain.train.Run`, `train_epoch`), and its epochs are timed interleaved
@@ -8,10 +8,13 @@ method changes the epoch (SMOTE adds samples). Methods that switch on late are t
 regime that costs: DRW / LDAM-DRW with their re-weighting on (drw_epoch 0), M2m translating
 from the first epoch (m2m_epoch 0) with an ERM teacher trained beforehand (not timed), and
 MiSLAS's stage 2 (`finish`: BN re-estimation + classifier re-training) timed once on its own,
-in ERM epochs. SAM's floor is 2.0 (two forward/backward passes a step).
+in ERM epochs. SAM's floor is 2.0 (two forward/backward passes a step). The passes column is
+the forward/backward passes a step reports (`fwd_bwd_passes` / steps, M2m's generation
+included): SAM-A's per_class and grouped modes pay 2 per class / radius group in the batch.
 
-    python benchmarks/step_cost.py                       # resnet8, 3x32x32 synthetic, ~2 min
+    python benchmarks/step_cost.py                       # resnet8, 3x32x32 synthetic, ~3 min
     python benchmarks/step_cost.py --model cnn --set dataset=mnist5k
+    python benchmarks/step_cost.py --only sam sam_a "sam_a per_class" "sam_a grouped"
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ VARIANTS: dict[str, dict] = {
     "erm": {},
     "sam": {"sam": "sam"},
     "sam_a": {"sam": "sam_a"},
+    "sam_a per_class": {"sam": "sam_a", "sam_a_mode": "per_class"},
+    "sam_a grouped": {"sam": "sam_a", "sam_a_mode": "grouped"},
     "joint_ssl (vicreg)": {"ssl": "vicreg"},
     "reweight": {"method": "reweight"},
     "resample": {"method": "resample"},
@@ -51,12 +56,19 @@ def make_teacher(cfg: TrainConfig, data, folder: str) -> str:
     return path
 
 
-def epoch_fn(run: Run):
-    """One timed training epoch of `run` (its epoch counter advances like the loop's)."""
+def epoch_fn(run: Run, steps: list[int]):
+    """One timed training epoch of `run` (its epoch counter advances like the loop's); the
+    steps taken so far are counted in steps[0]."""
     def step() -> None:
         train_epoch(run)
         run.epoch += 1
+        steps[0] += run.steps_per_epoch
     return step
+
+
+def passes_per_step(run: Run, steps: int) -> float:
+    """Forward/backward passes a step, as the loop reports them (stepper and method)."""
+    return (run.stepper.passes + run.method.passes) / max(steps, 1)
 
 
 def stage2_seconds(run: Run) -> float:
@@ -94,12 +106,14 @@ def main() -> None:
         extra = {"m2m_teacher": make_teacher(base, data, folder)} if "m2m" in names else {}
         runs = {n: Run(base.replace(**VARIANTS[n], **(extra if n == "m2m" else {})), data,
                        log=lambda s: None) for n in names}
-        t = interleaved({n: epoch_fn(r) for n, r in runs.items()}, args.rounds)
+        steps = {n: [0] for n in runs}
+        t = interleaved({n: epoch_fn(r, steps[n]) for n, r in runs.items()}, args.rounds)
     steps_erm = runs["erm"].steps_per_epoch
+    taken = {n: steps[n][0] for n in runs}
     erm_cpu, erm_wall = median(t.cpu["erm"]), median(t.wall["erm"])
     print(f"{'variant':<20}{'steps':>6}{'CPU s/ep':>10}{'epoch/ERM':>11}{'ms/step':>9}"
-          f"{'step/ERM':>10}{'best':>7}{'wall':>7}   (CPU medians; best: best rounds; "
-          "wall: wall medians' step/ERM)")
+          f"{'step/ERM':>10}{'best':>7}{'wall':>7}{'passes':>8}   (CPU medians; best: best "
+          "rounds; wall: wall medians' step/ERM; passes: forward/backward passes a step)")
     for n, run in runs.items():
         steps = run.steps_per_epoch
         cpu = median(t.cpu[n])
@@ -107,7 +121,7 @@ def main() -> None:
         best = (min(t.cpu[n]) / steps) / (min(t.cpu["erm"]) / steps_erm)
         wall = (median(t.wall[n]) / steps) / (erm_wall / steps_erm)
         print(f"{n:<20}{steps:>6}{cpu:>10.3f}{cpu / erm_cpu:>11.2f}{1e3 * cpu / steps:>9.1f}"
-              f"{step:>10.3f}{best:>7.3f}{wall:>7.3f}")
+              f"{step:>10.3f}{best:>7.3f}{wall:>7.3f}{passes_per_step(run, taken[n]):>8.2f}")
     if "mislas (stage 1)" in runs:
         run = runs["mislas (stage 1)"]
         s2 = stage2_seconds(run)

@@ -147,7 +147,8 @@ class TrainConfig:
 
     # ---- the paper's knobs ----
     sam: str = _knob("none", choices=STEPPERS)
-    """Sharpness-aware minimisation: plain SAM or SAM-A (per-class radius, paper A.6)."""
+    """Sharpness-aware minimisation: plain SAM or SAM-A (per-class radius, paper A.6; how the
+    radii make a step: `sam_a_mode`)."""
     sam_rho: float = _knob(0.05, lo=0.0, hi=10.0, lo_open=True)
     """SAM's ascent radius rho (SAM-A: the base radius of the per-class rho_c)."""
     sam_adaptive: bool = False
@@ -156,6 +157,19 @@ class TrainConfig:
     """inverse: rho_c = rho (K p_c)^-power (the paper's text); paper_eq: rho / (1 - p_c)."""
     sam_a_power: float = _knob(0.5, lo=0.0, hi=4.0)
     """Power of the inverse form of SAM-A's radii."""
+    sam_a_mode: str = _knob("weighted", choices=("weighted", "per_class", "grouped"))
+    """How SAM-A's per-class radii make one step. weighted: one shared ascent along the gradient
+    of the loss with sample i weighted by its radius rho_i, of radius mean_i(rho_i); 2 passes a
+    step, like SAM. per_class: each class c in the batch gets its own ascent
+    e_c = rho_c g_c / ||g_c|| (g_c the gradient of its share of the loss) and its samples'
+    descent gradient is taken at w + e_c; 2 passes per class in the batch (one backward at w
+    each, from one shared forward, and one forward/backward at w + e_c). grouped: as per_class
+    over `sam_a_groups` radius groups of classes; 2 passes per group in the batch. Classes of
+    equal radius share one ascent, so equal radii give SAM in every mode."""
+    sam_a_groups: int = _knob(3, lo=1, hi=1000)
+    """sam_a_mode=grouped: number of radius groups; the classes, ranked by radius, are cut into
+    groups of about K / sam_a_groups classes (quantiles of the radii over the classes), and a
+    group's radius is the mean of its classes' radii."""
     smoothing: str = _knob("none", choices=("none", "uniform", "class"))
     """Label smoothing: uniform eps, or class-conditional eps_c (paper A.7)."""
     smoothing_eps: float = _knob(0.1, lo=0.0, hi=1.0)
@@ -200,7 +214,15 @@ class TrainConfig:
     mislas_eps_tail: float = _knob(0.1, lo=0.0, hi=1.0)
     """MiSLAS: label-aware smoothing of the smallest class."""
     mislas_lr: float = _knob(0.1, lo=0.0, lo_open=True)
-    """MiSLAS: stage-2 learning rate."""
+    """MiSLAS: stage-2 learning rate (of the logit scale; the head's weights get
+    `mislas_head_lr_factor` times it)."""
+    mislas_head_lr_factor: float = _knob(0.0, lo=0.0, hi=10.0)
+    """MiSLAS: stage-2 learning rate of the classifier's weights, as a factor of `mislas_lr`
+    (MiSLAS's `lr_factor`); 0 = MiSLAS's value for the dataset and train ratio. MiSLAS uses
+    CIFAR-10: 0.5 at r = 0.01, 0.2 at r = 0.02 and 0.1; CIFAR-100: 0.2 at r = 0.01, 0.1 at
+    r = 0.02 and 0.1; ImageNet-LT, iNaturalist 2018 and Places-LT: 0.05. With 0, cifar10 and
+    cifar100 take the value of the nearest of MiSLAS's ratios (on a log scale), every other
+    dataset 0.2."""
     mislas_bn_shift: bool = True
     """MiSLAS: re-estimate BatchNorm statistics on class-balanced batches in stage 2."""
     m2m_teacher: str = ""
@@ -208,7 +230,9 @@ class TrainConfig:
     m2m_epoch: int = _knob(-1, lo=-1)
     """M2m: epoch from which samples are translated; -1 = 80% of the epochs."""
     m2m_beta: float = _knob(0.999, lo=0.0, hi=1.0, lo_open=True)
-    """M2m: seed-class selection beta."""
+    """M2m: beta of the seed selection and of the keep step: a seed of class k0 for a sample
+    of class y is drawn with weight 1 - beta ** (n_k0 - n_y), and an accepted translation is
+    kept with that probability."""
     m2m_gamma: float = _knob(0.99, lo=0.0, hi=1.0)
     """M2m: acceptance threshold on the teacher's target probability."""
     m2m_lambda: float = _knob(0.5, lo=0.0)
@@ -216,9 +240,12 @@ class TrainConfig:
     m2m_steps: int = _knob(10, lo=1)
     """M2m: gradient steps of a translation."""
     m2m_step_size: float = _knob(0.1, lo=0.0, lo_open=True)
-    """M2m: size of each L2-normalised step."""
+    """M2m: L2 length of each gradient step of a translation, in pixel units of [0, 1] images
+    (M2m's convention; vectors: in their own units); images are clamped to [0, 1] after every
+    step."""
     m2m_noise: float = _knob(0.5, lo=0.0)
-    """M2m: radius of the initial noise."""
+    """M2m: L2 radius of the noise added to the seed before the steps, in the same units as
+    `m2m_step_size`."""
 
     # ---- xgboost (model=xgboost) ----
     xgb_rounds: int = _knob(200, lo=1, hi=100000)

@@ -7,8 +7,9 @@ loop does not train (XGBoost) goes to the trainer its registry entry names (`TRA
 
 Per step (docs/methods.md): views from the augmentation policy -> the method's batch transform (M2m)
 -> one-hot targets t, mixed by CutMix/Mixup -> smoothed targets q (class-conditional eps) ->
-per-sample loss of the method against q, times class weights t @ w -> the stepper (ERM, SAM or
-SAM-A) does the forward/backward passes and the update. With Joint-SSL the two views of each
+per-sample loss of the method against q, averaged with class weights t @ w as
+sum(w l) / sum(w) (methods/weights.py) or plainly -> the stepper (ERM, SAM or SAM-A) does the
+forward/backward passes and the update. With Joint-SSL the two views of each
 sample also give a VICReg loss: L = L_ssl + ssl_lambda * L_supervised (paper A.5).
 """
 
@@ -36,6 +37,7 @@ from imbtrain.methods.sam import build_stepper
 from imbtrain.methods.sampling import epoch_indices
 from imbtrain.methods.smoothing import smooth_targets, smoothing_eps
 from imbtrain.methods.ssl import build_ssl
+from imbtrain.methods.weights import class_weighted_mean
 from imbtrain.metrics import confusion_update, neural_collapse, split_metrics
 from imbtrain.models import create_model_for, model_trainer
 from imbtrain.pretrained import load_pretrained
@@ -152,6 +154,7 @@ class Run:
             log(f"precision={cfg.precision} applies on CUDA only; this CPU run uses fp32")
         self.scaler = torch.amp.GradScaler("cuda") if cuda and cfg.precision == "fp16" else None
         self.stepper = build_stepper(cfg, self.counts, self.optimizer, self.scaler)
+        self._weights: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         eps = smoothing_eps(cfg, self.counts)
         self.eps = eps.to(dev, torch.float32) if eps is not None else None
         self.ema = None
@@ -186,6 +189,16 @@ class Run:
 
     def eval_model(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.model
+
+    def class_weights(self) -> torch.Tensor | None:
+        """The method's class weights of this epoch, on the device: moved there only when the
+        method hands out other weights (DRW's switch epoch), not every epoch or step."""
+        weights = self.method.class_weights(self.epoch)
+        if weights is None:
+            return None
+        if weights is not self._weights[0]:
+            self._weights = (weights, weights.to(self.device, torch.float32))
+        return self._weights[1]
 
     # ---------------------------------------------------------- checkpoint state
 
@@ -231,9 +244,7 @@ class Run:
 def train_epoch(run: Run) -> dict[str, float]:
     """One pass over the epoch's batches; returns the train metrics of the seen batches."""
     idx = epoch_indices(run.train_y, run.method.sampling(run.epoch))
-    weights = run.method.class_weights(run.epoch)
-    weights = weights.to(run.device, torch.float32) if weights is not None else None
-    conf, loss_sum, seen = epoch_steps(run, idx, weights)
+    conf, loss_sum, seen = epoch_steps(run, idx, run.class_weights())
     train = split_metrics(conf.cpu().numpy(), run.counts, "train",
                           loss=float(loss_sum) / max(seen, 1))
     return {**train, "samples": seen}
@@ -284,7 +295,10 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
     sample_w = t @ weights if weights is not None else None
     out: dict[str, torch.Tensor] = {}
 
-    def closure(extra_w: torch.Tensor | None) -> torch.Tensor:
+    def closure(extra_w: torch.Tensor | None,
+                ssl_share: torch.Tensor | None = None) -> torch.Tensor:
+        # extra_w: the stepper's sample weights, (B,) or (B, G) for G losses at once (SAM-A's
+        # per-class shares); ssl_share: the weight of the Joint-SSL term, (G,) with the shares.
         with run.autocast():
             if views is None:
                 logits = run.forward_model(xb)
@@ -294,14 +308,13 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
                 logits = run.model.head(feats)
                 qq = q.repeat(2, 1)
                 ww = sample_w.repeat(2) if sample_w is not None else None
-                sw = extra_w.repeat(2) if extra_w is not None else None
-            per = run.method.loss(logits, qq)
-            for w in (ww, sw):  # class weights t @ w, then the stepper's sample weights
-                per = per * w if w is not None else per
-            loss = per.mean()
+                sw = torch.cat([extra_w, extra_w]) if extra_w is not None else None
+            # sum(w l) / sum(w) with class weights, the plain mean without (methods/weights.py)
+            loss = class_weighted_mean(run.method.loss(logits, qq), ww, sw)
             if views is not None:
                 half = len(feats) // 2
                 ssl_loss, _ = run.ssl(feats[:half].float(), feats[half:].float())
+                ssl_loss = ssl_loss * ssl_share if ssl_share is not None else ssl_loss
                 loss = ssl_loss + run.cfg.ssl_lambda * loss
         out.setdefault("logits", logits[: len(t)].detach())
         return loss
@@ -389,7 +402,7 @@ def train_loop(cfg: TrainConfig, data: ImbalancedData | None = None,
     metrics: dict[str, float] = dict(run.history[-1]) if run.history else {}
     while run.epoch < cfg.epochs:
         start = time.perf_counter()
-        passes_before = run.method.passes
+        passes_before = run.method.passes + run.stepper.passes
         train = train_epoch(run)
         metrics = {"epoch": run.epoch + 1, "lr": run.optimizer.param_groups[0]["lr"], **train}
         last = run.epoch + 1 == cfg.epochs and not run.method.has_final_stage()
@@ -397,8 +410,7 @@ def train_loop(cfg: TrainConfig, data: ImbalancedData | None = None,
         elapsed = time.perf_counter() - start
         metrics["epoch_time_s"] = elapsed
         metrics["samples_per_s"] = metrics.pop("samples") / elapsed
-        metrics["fwd_bwd_passes"] = float(run.steps_per_epoch * run.stepper.passes_per_step
-                                          + run.method.passes - passes_before)
+        metrics["fwd_bwd_passes"] = float(run.stepper.passes + run.method.passes - passes_before)
         run.epoch += 1
         run.history.append(metrics)
         log(_summary(metrics))

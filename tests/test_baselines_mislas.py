@@ -1,5 +1,5 @@
-"""MiSLAS: label-aware smoothing by hand, the scaled head, and stage 2 end to end on a tiny
-frozen backbone with BatchNorm."""
+"""MiSLAS: label-aware smoothing by hand, the scaled head, stage 2 end to end on a tiny
+frozen backbone with BatchNorm, and the head's learning-rate factor per dataset."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ import pytest
 import torch
 from torch import nn
 
-from imbtrain.methods.mislas import MiSLASMethod, ScaledLinear, label_aware_eps, reestimate_bn
+from imbtrain.methods.mislas import (
+    MiSLASMethod,
+    ScaledLinear,
+    head_lr_factor,
+    label_aware_eps,
+    reestimate_bn,
+)
 from imbtrain.models.base import ImbModel
 
 
 def cfg(**overrides) -> SimpleNamespace:
     base = dict(method="mislas", epochs=10, batch_size=16, seed=0, mislas_epochs=10,
                 mislas_eps_head=0.4, mislas_eps_tail=0.1, mislas_lr=0.1, mislas_bn_shift=True,
-                momentum=0.9, weight_decay=2e-4)
+                momentum=0.9, weight_decay=2e-4, mislas_head_lr_factor=0.0, dataset="synthetic",
+                train_ratio=0.1)
     return SimpleNamespace(**{**base, **overrides})
 
 
@@ -128,3 +135,43 @@ def test_stage_two_without_bn_shift_keeps_the_bn_statistics():
     method, _ = run_stage_two(model, data, mislas_bn_shift=False, mislas_epochs=2)
     assert torch.equal(model.backbone[1].running_mean, stats)
     assert method.passes == 2 * 7
+
+
+@pytest.mark.parametrize("dataset,ratio,factor", [
+    # MiSLAS's stage-2 configs: CIFAR-10 0.5 (r 0.01), 0.2 (0.02, 0.1); CIFAR-100 0.2 (0.01),
+    # 0.1 (0.02, 0.1). Nearest of their ratios on a log scale: r 0.05 is ln 2.5 = 0.92 from
+    # 0.02 and ln 2 = 0.69 from 0.1, so 0.1's; r 0.014 is 0.34 from 0.01, 0.36 from 0.02.
+    ("cifar10", 0.01, 0.5), ("cifar10", 0.02, 0.2), ("cifar10", 0.1, 0.2),
+    ("cifar10", 0.005, 0.5), ("cifar10", 0.014, 0.5), ("cifar10", 1.0, 0.2),
+    ("cifar100", 0.01, 0.2), ("cifar100", 0.02, 0.1), ("cifar100", 0.05, 0.1),
+    ("mnist5k", 0.01, 0.2), ("tiny_imagenet", 0.01, 0.2),
+])
+def test_head_lr_factor_is_mislas_value_for_the_dataset(dataset, ratio, factor):
+    assert head_lr_factor(cfg(dataset=dataset, train_ratio=ratio)) == factor
+    assert head_lr_factor(cfg(dataset=dataset, train_ratio=ratio,
+                              mislas_head_lr_factor=0.3)) == 0.3
+
+
+@pytest.mark.parametrize("overrides,head_lr", [
+    ({"dataset": "cifar10", "train_ratio": 0.01}, 0.05),  # 0.1 * 0.5
+    ({"dataset": "cifar100", "train_ratio": 0.02}, 0.01),  # 0.1 * 0.1
+    ({"dataset": "digits", "mislas_head_lr_factor": 0.25, "mislas_lr": 0.2}, 0.05),
+])
+def test_stage_two_optimizer_gives_the_head_its_factor_and_the_scale_the_full_lr(overrides,
+                                                                                  head_lr):
+    method = MiSLASMethod(cfg(**overrides), two_blobs([90, 10]))
+    head = ScaledLinear.from_linear(nn.Linear(2, 2))
+    optimizer, _ = method._head_optimizer(head)
+    weights, scale = optimizer.param_groups
+    assert weights["lr"] == pytest.approx(head_lr)
+    assert scale["lr"] == pytest.approx(overrides.get("mislas_lr", 0.1))
+    assert scale["params"] == [head.scale] and len(weights["params"]) == 2
+
+
+def test_head_lr_factor_config_key_defaults_to_the_peer_value():
+    from imbtrain.config import ConfigError, TrainConfig, describe
+
+    assert TrainConfig().mislas_head_lr_factor == 0.0
+    assert "CIFAR-10: 0.5 at r = 0.01" in describe("mislas_head_lr_factor")
+    with pytest.raises(ConfigError, match="mislas_head_lr_factor"):
+        TrainConfig(mislas_head_lr_factor=-1)

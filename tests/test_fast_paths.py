@@ -53,13 +53,33 @@ CUDA_CASES = [
     {"sam": "sam"},
     {"method": "resample"},
     {"method": "focal"},
-    # Known per-step host copies (a CPU tensor moved to the device each step waits for the
-    # stream): SAM-A's radii (methods/sam.py) and LDAM's margins (methods/ldam.py). strict:
-    # once they are kept on the device, this turns into an XPASS failure; drop the marks.
-    pytest.param({"sam": "sam_a"}, marks=pytest.mark.xfail(strict=True, reason="radii copy")),
-    pytest.param({"method": "ldam_drw"},
-                 marks=pytest.mark.xfail(strict=True, reason="margins copy")),
+    # SAM-A's radii and LDAM's margins live on the device (built there once), so a step copies
+    # nothing from the host (a CPU tensor moved to the device each step waits for the stream).
+    {"sam": "sam_a"},
+    {"method": "ldam_drw"},
+    {"method": "ldam_drw", "drw_epoch": 0, "sam": "sam_a", "sam_a_form": "paper_eq"},
 ]
+
+
+def test_per_step_tensors_are_made_on_the_device_once():
+    # The CPU half of the CUDA check below: what a step reads (SAM-A's radii, LDAM's margins,
+    # the class weights) is on the run's device and is the same tensor step after step, so no
+    # step makes or moves one.
+    cfg = TrainConfig(**{**TINY, "method": "ldam_drw", "drw_epoch": 1, "sam": "sam_a"})
+    run = Run(cfg, None, log=quiet)
+    radii = run.stepper.radii
+    assert radii.device == run.device
+    assert run.class_weights() is None  # plain stage
+    epoch_steps(run, epoch_indices(run.train_y, "shuffle"), None)
+    margins = run.method.margins
+    assert margins.device == run.device
+    run.epoch = 1
+    weights = run.class_weights()
+    assert weights.device == run.device and weights is run.class_weights()
+    epoch_steps(run, epoch_indices(run.train_y, "shuffle"), weights)
+    assert run.stepper.radii is radii and run.method.margins is margins
+    run.epoch = 2
+    assert run.class_weights() is weights  # unchanged weights are not moved again
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -69,9 +89,7 @@ def test_a_cuda_epoch_has_no_host_sync_between_its_steps(extra):
     run = Run(cfg, None, log=quiet)
 
     def plan():  # once an epoch (as train_epoch does): it may sync, the steps may not
-        weights = run.method.class_weights(run.epoch)
-        return (epoch_indices(run.train_y, run.method.sampling(run.epoch)),
-                weights.to("cuda", torch.float32) if weights is not None else None)
+        return epoch_indices(run.train_y, run.method.sampling(run.epoch)), run.class_weights()
 
     epoch_steps(run, *plan())  # warm-up: cuBLAS/cuDNN handles and caches may sync once
     run.epoch += 1

@@ -11,12 +11,15 @@ from torch import nn
 from imbtrain.config import ConfigError, TrainConfig
 from imbtrain.errors import UserError
 from imbtrain.methods.sam import (
+    SAM_A_MODES,
     STEPPERS,
     Stepper,
     build_stepper,
     class_radii,
     perturbation_norm,
+    radius_groups,
 )
+from imbtrain.methods.weights import class_weighted_mean
 from imbtrain.models.base import ImbModel
 
 # ---------------------------------------------------------------- radii
@@ -56,23 +59,25 @@ def test_every_stepper_takes_a_step_that_lowers_the_loss(name):
 # ---------------------------------------------------------------- fixtures
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, classes=2):
     torch.manual_seed(seed)
     backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
-    return ImbModel(backbone, feature_dim=8, num_classes=2)
+    return ImbModel(backbone, feature_dim=8, num_classes=classes)
 
 
-def batch(labels, seed=1):
+def batch(labels, seed=1, classes=2):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(len(labels), 4, generator=g)
-    t = F.one_hot(torch.tensor(labels), 2).float()
+    t = F.one_hot(torch.tensor(labels), classes).float()
     return x, t
 
 
 def make_closure(model, x, t):
-    def closure(w):
+    # The loop's closure without class weights: mean(w_i l_i), one loss per column of a
+    # (B, G) matrix w (SAM-A's group modes).
+    def closure(w, ssl_share=None):
         per = -(t * F.log_softmax(model(x), 1)).sum(1)
-        return (per * w).mean() if w is not None else per.mean()
+        return class_weighted_mean(per, None, w)
     return closure
 
 
@@ -81,10 +86,10 @@ def cfg_for(sam, **kw):
 
 
 def step_once(sam, counts, labels, model=None, lr=0.1, **kw):
-    model = model or tiny_model()
+    model = model or tiny_model(classes=len(counts))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     stepper = build_stepper(cfg_for(sam, **kw), counts, opt)
-    x, t = batch(labels)
+    x, t = batch(labels, classes=len(counts))
     loss = stepper.step(model, make_closure(model, x, t), t)
     return model, stepper, loss
 
@@ -182,13 +187,14 @@ def test_passes_per_step(sam, passes):
     assert stepper.passes_per_step == passes
 
 
-@pytest.mark.parametrize("sam", ["sam", "sam_a"])
-def test_bn_running_stats_change_once_per_step(sam):
+@pytest.mark.parametrize("sam,mode", [("sam", "weighted"), ("sam_a", "weighted"),
+                                      ("sam_a", "per_class"), ("sam_a", "grouped")])
+def test_bn_running_stats_change_once_per_step(sam, mode):
     erm = tiny_model()
     x, _ = batch([0, 1, 1, 0])
     with torch.no_grad():
         erm.train()(x)  # one ERM forward's update of the running statistics
-    model, _, _ = step_once(sam, [900, 100], [0, 1, 1, 0])
+    model, _, _ = step_once(sam, [900, 100], [0, 1, 1, 0], sam_a_mode=mode)
     bn, ref = model.backbone[1], erm.backbone[1]
     assert torch.equal(bn.running_mean, ref.running_mean)
     assert torch.equal(bn.running_var, ref.running_var)
@@ -235,3 +241,151 @@ def test_erm_step_with_grad_scaler_matches_the_plain_step():
 def test_a_class_without_samples_gets_the_base_radius():
     # counts [10, 0]: p = (1, 0); class 0: 0.1 * (2 * 1)^-1/2 = 0.0707107; class 1: rho.
     assert class_radii([10, 0], 0.1).tolist() == pytest.approx([0.0707107, 0.1], abs=1e-6)
+
+
+# ---------------------------------------------------------------- SAM-A's modes
+
+
+def test_radius_groups_by_hand():
+    # per_class: one group per distinct radius; grouped: classes ranked by radius (ties alike)
+    # and cut into `groups` buckets of about K / groups classes.
+    radii = torch.tensor([0.5, 0.1, 0.3, 0.3, 0.2, 0.4])
+    group, r = radius_groups(radii, "per_class")
+    assert group.tolist() == [4, 0, 2, 2, 1, 3] and r.tolist() == pytest.approx(
+        [0.1, 0.2, 0.3, 0.4, 0.5])
+    # ranks (classes of smaller radius) [5, 0, 2, 2, 1, 4]; * 3 // 6 = [2, 0, 1, 1, 0, 2]:
+    # groups {0.1, 0.2}, {0.3, 0.3}, {0.5, 0.4} with mean radii 0.15, 0.3, 0.45
+    group, r = radius_groups(radii, "grouped", 3)
+    assert group.tolist() == [2, 0, 1, 1, 0, 2] and r.tolist() == pytest.approx([0.15, 0.3, 0.45])
+    # equal radii: one group in every mode (the step is SAM's)
+    for mode in ("per_class", "grouped"):
+        group, r = radius_groups(torch.full((4,), 0.05), mode, 3)
+        assert group.tolist() == [0] * 4 and r.tolist() == pytest.approx([0.05])
+    with pytest.raises(ValueError, match="no groups"):
+        radius_groups(radii, "weighted")
+
+
+def test_sam_a_modes_are_the_config_choices():
+    from imbtrain.config import FIELDS
+
+    assert FIELDS["sam_a_mode"].metadata["choices"] == SAM_A_MODES
+    assert TrainConfig().sam_a_mode == "weighted" and TrainConfig().sam_a_groups == 3
+
+
+@pytest.mark.parametrize("mode", SAM_A_MODES)
+@pytest.mark.parametrize("counts,power", [([30, 30, 30], 0.5), ([900, 90, 10], 0.0)])
+def test_every_sam_a_mode_with_equal_radii_is_sam(mode, counts, power):
+    # Balanced counts, or power 0 (rho_c = rho (K p_c)^0 = rho): every radius is rho.
+    labels = [0, 1, 2, 0, 1, 0, 2, 0]
+    sam_model, _, sam_loss = step_once("sam", counts, labels)
+    model, stepper, loss = step_once("sam_a", counts, labels, sam_a_mode=mode,
+                                     sam_a_power=power)
+    assert not torch.equal(flat(sam_model), flat(tiny_model(classes=3)))
+    assert torch.allclose(flat(sam_model), flat(model), atol=1e-6)
+    assert float(sam_loss) == pytest.approx(float(loss), abs=1e-6)
+    assert perturbation_norm(stepper.last_e) == pytest.approx(0.1, rel=1e-5)
+
+
+@pytest.mark.parametrize("mode,groups,radius", [
+    # counts [900, 90, 10]: K p = (2.7, 0.27, 0.03); rho (K p)^-1/2 with rho 0.1 =
+    # (0.0608581, 0.1924501, 0.5773503)
+    ("weighted", 3, 0.5773503), ("per_class", 3, 0.5773503), ("grouped", 3, 0.5773503),
+    # two groups: ranks (0, 1, 2) * 2 // 3 = (0, 0, 1): class 2 alone keeps its radius
+    ("grouped", 2, 0.5773503),
+    # one group: the mean radius of the three classes, (0.0608581 + 0.1924501 + 0.5773503) / 3
+    ("grouped", 1, 0.2768862),
+])
+def test_a_one_class_batch_gets_its_class_radius(mode, groups, radius):
+    _, stepper, _ = step_once("sam_a", [900, 90, 10], [2, 2, 2, 2], sam_a_mode=mode,
+                              sam_a_groups=groups)
+    assert perturbation_norm(stepper.last_e) == pytest.approx(radius, rel=1e-5)
+
+
+def _per_class_sam_by_hand(model, x, t, radii, lr):
+    """SAM-A's per-class step written as a loop over the classes of the batch: g_c the
+    gradient of class c's share mean_i(t_ic l_i) at w, e_c = rho_c g_c / ||g_c||, descent
+    gradient sum_c grad share_c(w + e_c), one SGD step at w."""
+    params = list(model.parameters())
+    w0 = [p.detach().clone() for p in params]
+
+    def share(c):
+        per = -(t * F.log_softmax(model(x), 1)).sum(1)
+        return (per * t[:, c]).mean()
+
+    present = [c for c in range(t.shape[1]) if t[:, c].sum() > 0]
+    eps = {}
+    for c in present:
+        g = torch.autograd.grad(share(c), params)
+        norm = torch.sqrt(sum((gi ** 2).sum() for gi in g))
+        eps[c] = [float(radii[c]) * gi / norm for gi in g]
+    total = [torch.zeros_like(p) for p in params]
+    for c in present:
+        with torch.no_grad():
+            for p, w, e in zip(params, w0, eps[c], strict=True):
+                p.copy_(w + e)
+        for acc, gi in zip(total, torch.autograd.grad(share(c), params), strict=True):
+            acc += gi
+    return torch.cat([(w - lr * gi).flatten() for w, gi in zip(w0, total, strict=True)])
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2, 0, 1, 0, 2, 0], [0, 2, 2, 0, 0, 0]])
+def test_per_class_mode_equals_a_loop_over_the_classes(labels):
+    counts = [900, 90, 10]
+    model = tiny_model(classes=3)
+    ref = copy.deepcopy(model)
+    x, t = batch(labels, classes=3)
+    expected = _per_class_sam_by_hand(ref, x, t, class_radii(counts, 0.1), lr=0.1)
+    step_once("sam_a", counts, labels, model=model, sam_a_mode="per_class")
+    assert torch.allclose(flat(model), expected, atol=1e-6)
+
+
+def test_per_class_mode_splits_mixed_targets_by_their_class_mass():
+    # Soft targets (CutMix): sample i counts t_ic towards class c's share; the shares add up
+    # to the batch loss, which the step returns.
+    counts = [900, 90, 10]
+    model = tiny_model(classes=3)
+    ref = copy.deepcopy(model)
+    x, _ = batch([0, 0, 0, 0], classes=3)
+    t = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.4, 0.6], [1.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
+    expected = _per_class_sam_by_hand(ref, x, t, class_radii(counts, 0.1), lr=0.1)
+    plain = float(make_closure(copy.deepcopy(model), x, t)(None).detach())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    stepper = build_stepper(cfg_for("sam_a", sam_a_mode="per_class"), counts, opt)
+    loss = stepper.step(model, make_closure(model, x, t), t)
+    assert float(loss) == pytest.approx(plain, rel=1e-6)
+    assert torch.allclose(flat(model), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode,groups,labels,passes", [
+    ("per_class", 3, [0, 1, 2, 0], 6),  # three classes in the batch: 2 x 3
+    ("per_class", 3, [0, 2, 2, 0], 4),  # two classes: 2 x 2
+    ("grouped", 2, [0, 1, 2, 0], 4),    # groups {0, 1} and {2}: 2 x 2
+    ("grouped", 2, [0, 1, 1, 0], 2),    # only the group {0, 1}: SAM's 2
+])
+def test_group_modes_count_their_passes(mode, groups, labels, passes):
+    # One forward at w, then per group one backward at w and one forward/backward at w + e_g.
+    model = tiny_model(classes=3)
+    calls = {"fwd": 0, "bwd": 0}
+    model.register_forward_hook(lambda *a: calls.__setitem__("fwd", calls["fwd"] + 1))
+    model.head.register_full_backward_hook(
+        lambda *a: calls.__setitem__("bwd", calls["bwd"] + 1))
+    _, stepper, _ = step_once("sam_a", [900, 90, 10], labels, model=model, sam_a_mode=mode,
+                              sam_a_groups=groups)
+    assert calls == {"fwd": 1 + passes // 2, "bwd": passes}
+    assert stepper.passes == passes and len(stepper.last_groups) == passes // 2
+    assert stepper.passes_per_step == 2 * (3 if mode == "per_class" else groups)
+
+
+@pytest.mark.parametrize("mode,per_step", [("weighted", 2), ("per_class", 6), ("grouped", 4)])
+def test_the_loop_reports_the_group_modes_passes(mode, per_step):
+    # One batch an epoch that holds all 3 classes: per_class 2 x 3 passes, grouped (2 groups)
+    # 2 x 2, weighted 2.
+    from imbtrain.train import train
+
+    cfg = TrainConfig(dataset="synthetic", synthetic_shape="6", synthetic_classes=3,
+                      synthetic_samples=20, train_ratio=0.25, model="mlp", epochs=2,
+                      batch_size=64, sam="sam_a", sam_a_mode=mode, sam_a_groups=2,
+                      device="cpu")
+    result = train(cfg, log=lambda line: None)
+    assert result.train_counts == [20, 10, 5]
+    assert [h["fwd_bwd_passes"] for h in result.history] == [per_step, per_step]

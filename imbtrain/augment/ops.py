@@ -6,9 +6,11 @@ batch (N, C, H, W) and magnitudes (N,) and do, image by image, what
 `v2._auto_augment._AutoAugmentBase._apply_image_or_video_transform` does with that magnitude:
 the same inverse affine matrix and sampling grid, the same blends, roundings and casts
 (tests/test_augment.py checks them equal to torchvision pixel for pixel over the magnitude
-bins; only a bilinear shear beyond AugMix's range can differ by 1 where a value falls half-way
-between two integers). The parameter-free ones (AutoContrast, Equalize, Invert) are
-torchvision's own kernels, which already work per image. Magnitudes are float64, as
+bins, and the geometric ones against `F.rotate` / `F.affine` on non-square images too, where
+a nearest-neighbour tie would show a matrix built in another order; only a bilinear shear
+beyond AugMix's range can differ by 1 where a value falls half-way between two integers).
+The parameter-free ones (AutoContrast, Equalize, Invert) are torchvision's own kernels, which
+already work per image. Magnitudes are float64, as
 torchvision's Python floats (CPU and CUDA have float64; Apple's MPS does not).
 
 Grayscale (C = 1) follows torchvision and PIL: Color (saturation) leaves one channel unchanged,
@@ -74,7 +76,10 @@ def inverse_affine_matrix(angle: Tensor, tx: Tensor, ty: Tensor, shear_x: Tensor
     """Per-image inverse affine matrices (N, 2, 3), float64; degrees in, scale 1.
 
     torchvision's `_get_inverse_affine_matrix`: M^-1 = C RSS^-1 C^-1 T^-1 with
-    RSS = R(a) SHy(sy) SHx(sx), centre (cx, cy) relative to the image centre.
+    RSS = R(a) SHy(sy) SHx(sx), centre (cx, cy) relative to the image centre, term by term in
+    torchvision's order (its Python floats are float64 here; torch's and the C library's
+    trigonometry may differ in a double's last bit, which the float32 matrix the grid uses
+    has not shown in the tests).
     """
     rot, sx, sy = torch.deg2rad(angle), torch.deg2rad(shear_x), torch.deg2rad(shear_y)
     cos_sy, tan_sx = torch.cos(sy), torch.tan(sx)

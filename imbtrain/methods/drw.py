@@ -3,7 +3,9 @@
 Plain (unweighted) loss for epochs 0 .. drw_epoch - 1, then effective-number class weights
 (beta 0.9999, sum K) from epoch `drw_epoch` on (0-based epochs, as LDAM-DRW's
 `idx = epoch // 160` with 200 epochs: weighted from epoch 160). `drw_epoch = -1` means
-floor(0.8 * epochs), the default of docs/methods.md.
+floor(0.8 * epochs), the default of docs/methods.md. The weighted stage averages the loss as
+LDAM-DRW's `cross_entropy(weight=)` does, sum(w_y l) / sum(w_y) over the batch
+(methods/weights.py), so the switch keeps the loss on cross-entropy's scale.
 """
 
 from __future__ import annotations

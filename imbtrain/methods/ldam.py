@@ -9,8 +9,10 @@ the logits are scaled by `ldam_s` (30) and go into cross-entropy:
 With soft targets q (mixing, smoothing) the margin is spread as the target is:
 z_k - q_k m_k (z - q @ diag(m)), and the cross-entropy is taken against q; one-hot q gives
 the formula above. Class weights follow DRW (unweighted until `drw_epoch`, effective number
-after). `ldam_normed`: the head becomes a cosine classifier (LDAM-DRW's `NormedLinear`, used
-with `s = 30` for their CIFAR results), so logits lie in [-1, 1] before the scale.
+after), and the weighted loss is normalised as LDAM-DRW's `cross_entropy(weight=)` does,
+sum(w_y l) / sum(w_y) over the batch (methods/weights.py). `ldam_normed`: the head becomes a
+cosine classifier (LDAM-DRW's `NormedLinear`, used with `s = 30` for their CIFAR results), so
+logits lie in [-1, 1] before the scale.
 """
 
 from __future__ import annotations
@@ -77,5 +79,8 @@ class LDAMDRWMethod(DRWMethod):
         return model
 
     def loss(self, logits: Tensor, q: Tensor) -> Tensor:
-        """`ldam_loss(logits, q, margins, ldam_s)`."""
+        """`ldam_loss(logits, q, margins, ldam_s)`; the margins move to the logits' device
+        once, at the first step, not at every step."""
+        if self.margins.device != logits.device:
+            self.margins = self.margins.to(logits.device)
         return ldam_loss(logits, q, self.margins, self.s)

@@ -13,21 +13,30 @@ sample:
    L2-normalised gradient steps of size `m2m_step_size` (0.1) minimise
    CE(g(x), y) + lambda f_k0(x) (`m2m_lambda` 0.5, f the network being trained, f_k0 its
    logit of the seed's class);
-3. the translation is accepted if g gives y probability >= `m2m_gamma` (0.99); it then
-   replaces x_i (label y). A rejected one leaves sample i as it was.
+3. the translation is accepted if g gives y probability >= `m2m_gamma` (0.99), and then kept
+   with probability 1 - beta ** (n_k0 - n_y) (M2m's `correct = (probs_g >= gamma) *
+   torch.bernoulli(p_accept)`, p_accept the seed's own selection weight); it then replaces
+   x_i (label y). A rejected one leaves sample i as it was.
 
-Where M2m's code differs from the procedure above, imbtrain follows the procedure: the
-translation works on the loop's normalised, augmented batch (M2m's on [0, 1] pixels,
-clamped), so step and noise sizes are in normalised units; acceptance is the teacher test
-alone (M2m's code also keeps an accepted sample only with probability
-1 - beta ** (n_k0 - n_y)). g and f run in eval mode during generation; f's mode is restored
-after.
+Units, as M2m's code (alinlab/M2m, train.py `generation`): images are translated as [0, 1]
+pixels, x = x_norm * std + mean of the loop's augmented batch, so `m2m_noise` and
+`m2m_step_size` are L2 lengths in pixel units; the seed plus noise and every step are clamped
+to [0, 1] (M2m's `torch.clamp(inputs, 0, 1)`), the models see (x - mean) / std, and the
+translation returns to the loop normalised. Vectors (tabular data) have no valid range: they
+are translated in their own (standardised) units, unclamped. The noise is a uniformly random
+direction of length `m2m_noise` for every seed (docs/methods.md); M2m's code draws uniform noise and
+renormalises it over each channel of the whole batch (`renorm(p=2, dim=1)`), so that a seed's
+noise is shorter, about m2m_noise * sqrt(C / G) for G seeds of C channels. The loss the
+network trains on is the plain batch mean, as M2m's (`loss.mean()`; M2m's optional
+re-weighting also averages w_y l over the batch). g and f run in eval mode during
+generation; f's mode is restored after.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -55,23 +64,46 @@ def _unit(v: Tensor) -> Tensor:
     return v / norms.view(-1, *([1] * (v.dim() - 1)))
 
 
-def translate(g: nn.Module, f: nn.Module, x0: Tensor, target: Tensor, seed_class: Tensor, *,
-              steps: int, step_size: float, noise: float, lam: float) -> Tensor:
-    """Translations of seeds x0 towards `target`: `steps` L2-normalised gradient steps on
-    CE(g(x), target) + lam * f_{seed_class}(x), from x0 + noise * (a random unit vector).
+def _identity(x: Tensor) -> Tensor:
+    return x
 
-    Each sample's objective is its own (summed over the batch, then normalised per sample),
-    so a sample's path does not depend on the others.
+
+def translate(g: nn.Module, f: nn.Module, x0: Tensor, target: Tensor, seed_class: Tensor, *,
+              steps: int, step_size: float, noise: float, lam: float,
+              to_input: Callable[[Tensor], Tensor] = _identity,
+              clamp: tuple[float, float] | None = None) -> Tensor:
+    """Translations of seeds x0 towards `target`: `steps` L2-normalised gradient steps on
+    CE(g(z), target) + lam * f_{seed_class}(z), z = to_input(x), from x0 + noise * (a random
+    unit vector); with `clamp` = (lo, hi) the start and every step are clamped to it.
+
+    x0, `step_size` and `noise` are in the units the translation moves in ([0, 1] pixels for
+    images, M2m's); `to_input` maps them to the models' input (the normalisation). Each
+    sample's objective is its own (summed over the batch, then normalised per sample), so a
+    sample's path does not depend on the others; M2m's batch means give the same steps.
     """
-    x = x0 + noise * _unit(torch.randn_like(x0))
+    def valid(v: Tensor) -> Tensor:
+        return v if clamp is None else v.clamp(*clamp)
+
+    x = valid(x0 + noise * _unit(torch.randn_like(x0)))
     with torch.enable_grad():
         for _ in range(steps):
             x = x.detach().requires_grad_(True)
-            objective = (F.cross_entropy(g(x).float(), target, reduction="sum")
-                         + lam * f(x).float().gather(1, seed_class[:, None]).sum())
+            z = to_input(x)
+            objective = (F.cross_entropy(g(z).float(), target, reduction="sum")
+                         + lam * f(z).float().gather(1, seed_class[:, None]).sum())
             (grad,) = torch.autograd.grad(objective, x)
-            x = x - step_size * _unit(grad)
+            x = valid(x - step_size * _unit(grad))
     return x.detach()
+
+
+def keep_step(p_keep: Tensor) -> Tensor:
+    """M2m's random keep step: bool (G,), True with probability p_keep (torch's global RNG).
+
+    Example (probabilities 0 and 1 leave nothing to chance):
+        >>> keep_step(torch.tensor([0.0, 1.0]))
+        tensor([False,  True])
+    """
+    return torch.bernoulli(p_keep).bool()
 
 
 @torch.no_grad()
@@ -113,6 +145,15 @@ class M2mMethod(Method):
         super().__init__(cfg, data)
         self.data = data
         self.start = deferred_epoch(cfg.m2m_epoch, cfg.epochs)
+        self.pixels = bool(getattr(data, "is_image", False))  # images: translate [0, 1] pixels
+        if self.pixels:
+            c = data.input_shape[0]
+            mean = data.mean if data.mean is not None else (0.0,) * c
+            std = data.std if data.std is not None else (1.0,) * c
+            self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+            self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self._counts: Tensor | None = None  # the counts on the batches' device, made once
+        self.log = print  # the loop may set its own log here
         self.generated = 0
         self.accepted = 0
         self.teacher: nn.Module | None = None
@@ -146,7 +187,11 @@ class M2mMethod(Method):
         """From `m2m_epoch` on, replace candidates by accepted translations (labels kept)."""
         if epoch < self.start:
             return x, y
-        counts = self.counts.to(device=x.device, dtype=torch.float32)
+        if self._counts is None or self._counts.device != x.device:
+            self._counts = self.counts.to(device=x.device, dtype=torch.float32)
+            if self.pixels:
+                self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        counts = self._counts
         chosen = torch.bernoulli(1 - counts[y] / counts.max()).bool().nonzero().squeeze(1)
         weights = seed_weights(counts, y, y[chosen], self.cfg.m2m_beta)
         has_seed = weights.sum(dim=1) > 0  # a class with no larger class in the batch: skip
@@ -154,22 +199,31 @@ class M2mMethod(Method):
         if chosen.numel() == 0:
             return x, y
         seeds = torch.multinomial(weights, 1).squeeze(1)
-        x_new, ok = self._generate(model, x[seeds], y[chosen], y[seeds])
+        p_keep = weights.gather(1, seeds[:, None]).squeeze(1)  # 1 - beta ** (n_k0 - n_y)
+        x_new, ok = self._generate(model, x[seeds], y[chosen], y[seeds], p_keep)
         out = x.clone()
         out[chosen[ok]] = x_new[ok].to(out.dtype)
         return out, y
 
-    def _generate(self, f: nn.Module, x0: Tensor, target: Tensor,
-                  seed_class: Tensor) -> tuple[Tensor, Tensor]:
-        """Translations and their acceptance, with g and f in eval mode (f's mode restored)."""
+    def to_input(self, x: Tensor) -> Tensor:
+        """Pixels of [0, 1] -> the loop's normalised input (vectors: unchanged)."""
+        return (x - self.mean) / self.std if self.pixels else x
+
+    def _generate(self, f: nn.Module, x0: Tensor, target: Tensor, seed_class: Tensor,
+                  p_keep: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised translations and their acceptance (teacher test, then keep step), with
+        g and f in eval mode (f's mode restored)."""
         g = self.teacher.to(x0.device).eval()
         was_training = f.training
         f.eval()
+        start = x0 * self.std + self.mean if self.pixels else x0
         try:
-            x = translate(g, f, x0, target, seed_class, steps=self.cfg.m2m_steps,
+            x = translate(g, f, start, target, seed_class, steps=self.cfg.m2m_steps,
                           step_size=self.cfg.m2m_step_size, noise=self.cfg.m2m_noise,
-                          lam=self.cfg.m2m_lambda)
-            ok = teacher_accepts(g, x, target, self.cfg.m2m_gamma)
+                          lam=self.cfg.m2m_lambda, to_input=self.to_input,
+                          clamp=(0.0, 1.0) if self.pixels else None)
+            x = self.to_input(x)
+            ok = teacher_accepts(g, x, target, self.cfg.m2m_gamma) & keep_step(p_keep)
         finally:
             f.train(was_training)
         self.passes += 2 * self.cfg.m2m_steps

@@ -19,8 +19,9 @@ Stage 2 (`finish`, `mislas_epochs` = 10 epochs), as MiSLAS's `train_stage2.py`:
   `LabelAwareSmoothing`, shape "sine"). Defaults eps_head 0.4, eps_tail 0.1: MiSLAS's
   CIFAR-100 (imbalance 0.01) config; its CIFAR-10 config uses 0.3 and 0.0.
 - SGD, momentum `cfg.momentum`, weight decay `cfg.weight_decay` (MiSLAS CIFAR: 0.9, 2e-4),
-  lr `mislas_lr` (MiSLAS CIFAR: 0.1) for the scale and `HEAD_LR_FACTOR` * lr for the head's
-  weights (MiSLAS's `lr_factor`, 0.2 on CIFAR-100), cosine over the stage-2 epochs, per epoch.
+  lr `mislas_lr` (MiSLAS CIFAR: 0.1) for the scale and `head_lr_factor(cfg)` * lr for the
+  head's weights (MiSLAS's `lr_factor`, per dataset and ratio: `HEAD_LR_FACTORS`), cosine over
+  the stage-2 epochs, per epoch.
 """
 
 from __future__ import annotations
@@ -38,7 +39,34 @@ from imbtrain.methods.base import Method, register_method, soft_cross_entropy
 from imbtrain.methods.sampling import epoch_indices
 from imbtrain.methods.smoothing import smooth_targets
 
-HEAD_LR_FACTOR = 0.2  # MiSLAS config/cifar100/*_stage2_mislas.yaml `lr_factor` (CIFAR-10: 0.5)
+# MiSLAS's `lr_factor` (config/<dataset>/<dataset>_imb<ratio>_stage2_mislas.yaml), by train
+# ratio. Its large-scale configs (ImageNet-LT, iNaturalist 2018, Places-LT) use 0.05.
+HEAD_LR_FACTORS: dict[str, dict[float, float]] = {
+    "cifar10": {0.01: 0.5, 0.02: 0.2, 0.1: 0.2},
+    "cifar100": {0.01: 0.2, 0.02: 0.1, 0.1: 0.1},
+}
+OTHER_HEAD_LR_FACTOR = 0.2  # datasets MiSLAS has no config for
+
+
+def head_lr_factor(cfg: TrainConfig) -> float:
+    """The head's stage-2 lr factor: `mislas_head_lr_factor`, or with 0 MiSLAS's value for
+    the dataset at the nearest (log scale) of its train ratios, 0.2 for other datasets.
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> [head_lr_factor(C(mislas_head_lr_factor=0.0, dataset="cifar10", train_ratio=r))
+        ...  for r in (0.01, 0.05, 1.0)]
+        [0.5, 0.2, 0.2]
+        >>> head_lr_factor(C(mislas_head_lr_factor=0.0, dataset="digits", train_ratio=0.01))
+        0.2
+    """
+    if cfg.mislas_head_lr_factor > 0:
+        return float(cfg.mislas_head_lr_factor)
+    table = HEAD_LR_FACTORS.get(cfg.dataset)
+    if table is None:
+        return OTHER_HEAD_LR_FACTOR
+    nearest = min(table, key=lambda r: abs(math.log(r) - math.log(cfg.train_ratio)))
+    return table[nearest]
 
 
 def label_aware_eps(counts: Sequence[int] | Tensor, eps_head: float, eps_tail: float) -> Tensor:
@@ -152,11 +180,12 @@ class MiSLASMethod(Method):
 
     def _head_optimizer(self, head: ScaledLinear) -> tuple[torch.optim.Optimizer,
                                                           torch.optim.lr_scheduler.LRScheduler]:
-        """SGD on the head's weights (lr * HEAD_LR_FACTOR) and scale (lr), cosine per epoch."""
+        """SGD on the head's weights (lr * head_lr_factor) and scale (lr), cosine per epoch."""
         lr = self.cfg.mislas_lr
         weights = [p for name, p in head.named_parameters() if name != "scale"]
+        factor = head_lr_factor(self.cfg)
         optimizer = torch.optim.SGD(
-            [{"params": weights, "lr": lr * HEAD_LR_FACTOR}, {"params": [head.scale], "lr": lr}],
+            [{"params": weights, "lr": lr * factor}, {"params": [head.scale], "lr": lr}],
             lr=lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(1, self.cfg.mislas_epochs))

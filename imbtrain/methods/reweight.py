@@ -3,7 +3,8 @@ Reweighting").
 
 `reweight_form` "effective" (default): w_c ∝ (1 - beta) / (1 - beta ** n_c) with
 `reweight_beta` (0.9999, Cui et al. 2019); "inverse": w_c ∝ 1 / n_c. Both sum to K. The loop
-multiplies each sample's loss by t @ w (t its one-hot or mixed target).
+weights each sample's loss by s_i = t_i @ w (t its one-hot or mixed target) and divides by the
+batch's sum of s_i, as LDAM-DRW's `cross_entropy(weight=)` (methods/weights.py).
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def nt_xent_loss(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> tuple[Tens
     z = F.normalize(torch.cat([z1.float(), z2.float()]), dim=1)
     sim = z @ z.T / temperature
     sim = sim.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(z.device)
+    idx = torch.arange(b, device=z.device)  # made on the device: no host copy per step
+    target = torch.cat([idx + b, idx])
     loss = F.cross_entropy(sim, target)
     return loss, {"nt_xent": loss.detach()}
 
