@@ -64,6 +64,10 @@ def init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
+    from imbtrain.tune.loopback import bind_to_loopback, is_loopback_address
+
+    if not address or is_loopback_address(address):
+        bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
