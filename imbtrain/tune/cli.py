@@ -97,8 +97,12 @@ def print_summary(result) -> int:
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
 
         uri = normalize_tracking_uri(result.mlflow_uri)
-        print(f"MLflow: parent run {result.mlflow_parent_run_id} in {uri}; browse it with "
-              f"`mlflow ui --backend-store-uri {uri} --host 127.0.0.1`")
+        if uri.startswith(("http://", "https://")):  # a server: its UI is at its own URL
+            print(f"MLflow: parent run {result.mlflow_parent_run_id} on {uri}; open {uri} "
+                  "in a browser")
+        else:
+            print(f"MLflow: parent run {result.mlflow_parent_run_id} in {uri}; browse it "
+                  f"with `mlflow ui --backend-store-uri {uri} --host 127.0.0.1`")
     for row in failed.itertuples():
         print(f"FAILED {row.trial_name} ({row.trial_id}): {row.error}")
     for row in (res[res["status"] == "DIVERGED"] if len(res) else res).itertuples():

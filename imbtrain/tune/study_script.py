@@ -132,7 +132,8 @@ class StudyScript:
             outcome = self.analyse(result, args)
             if self.findings_file:
                 outcome.files.append(write_findings(outcome, result.path))
-            log_artifacts(result.mlflow_uri, result.path.name, outcome.files)
+            log_artifacts(result.mlflow_uri, result.path.name, outcome.files,
+                          result.mlflow_study_uid)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
