@@ -144,7 +144,7 @@ def head_options(doc: dict) -> list[str]:
 def start(config: str | Path = DEFAULT_CONFIG, directory: str | Path = DEFAULT_DIR,
           env: dict | None = None, timeout: float = START_TIMEOUT_S) -> LocalCluster:
     """Start the cluster of `config` (no worker yet) and wait until its job server answers.
-    `env`: extra environment of the cluster's processes (tests: RAY_AUTH_MODE)."""
+    `env`: extra environment variables of the cluster's processes."""
     doc = read_config(config)
     root = Path(directory).expanduser().resolve()
     if (root / STATE_FILE).is_file():
