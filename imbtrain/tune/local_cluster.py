@@ -118,7 +118,7 @@ def read_config(path: str | Path) -> dict:
     doc = yaml.safe_load(path.read_text())
     if doc.get("provider", {}).get("type") != "fake_multinode":
         raise UserError(f"{path}: provider.type must be fake_multinode for a local cluster "
-                        f"(cluster.yaml is for `ray up`)")
+                        "(cluster.yaml is for `ray up`)")
     if doc.get("head_node_type") != HEAD_TYPE:
         raise UserError(f"{path}: head_node_type must be {HEAD_TYPE} (the fake provider's "
                         "name of the head)")
