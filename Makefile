@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test study lint
+.PHONY: setup test study lint cluster-local cluster-local-stop
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
@@ -25,3 +25,12 @@ study: .venv/.installed
 lint: .venv/.installed
 	$(PY) -m ruff check imbtrain tests studies benchmarks
 	.venv/bin/lint-imports --no-cache
+
+# A local autoscaling Ray cluster to rehearse a study on (cluster-local.yaml, Ray's fake
+# multi-node provider, 127.0.0.1 only); it prints the `ray job submit` line of a study.
+# cluster-local-stop stops the processes it started, nothing else (docs/cluster.md).
+cluster-local: .venv/.installed
+	.venv/bin/imbtrain cluster-local start
+
+cluster-local-stop: .venv/.installed
+	.venv/bin/imbtrain cluster-local stop

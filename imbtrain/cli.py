@@ -321,21 +321,37 @@ def run_analyze(args: argparse.Namespace) -> int:
 def add_check_cluster(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-cluster", help="validate a Ray cluster file offline",
                        description="Validate a `ray up` cluster file against the JSON schema "
-                                   "that ships inside Ray, without contacting the cloud.")
+                                   "that ships inside Ray, without contacting the cloud; "
+                                   "every REPLACE placeholder left and a study storage the "
+                                   "runner refuses are errors (exit status 2), a head "
+                                   "without an MLflow server or workers that pip-install "
+                                   "torch at boot are warnings.")
     p.add_argument("cluster_file", metavar="CLUSTER.yaml")
     p.set_defaults(handler=run_check_cluster)
 
 
 def run_check_cluster(args: argparse.Namespace) -> int:
-    from imbtrain.tune.cluster import check_cluster
+    from imbtrain.tune.cluster import check_cluster_file
 
-    problems = check_cluster(args.cluster_file)
-    for line in problems:  # one line a problem, each naming the key path
+    report = check_cluster_file(args.cluster_file)
+    for line in report.errors:  # one line a problem, each naming the key path
         print(f"error: {line}", file=sys.stderr)
-    if problems:
+    for line in report.warnings:  # printed; the file still passes
+        print(f"warning: {line}", file=sys.stderr)
+    if report.errors:
         return 2
     print(f"{args.cluster_file}: ok")
     return 0
+
+
+# ================================================================ cluster-local (imbtrain.tune)
+
+
+@command
+def add_cluster_local(sub: argparse._SubParsersAction) -> None:
+    from imbtrain.tune.local_cluster import add_cluster_local_parser
+
+    add_cluster_local_parser(sub)
 
 
 # ================================================================ main

@@ -6,6 +6,13 @@ import os
 
 import pytest
 
+from imbtrain.tune.loopback import bind_to_loopback
+
+# Every Ray the tests start on 127.0.0.1 only, never this machine's interface address: the
+# in-process sessions, the `ray start` heads, the local autoscaling cluster and the study
+# subprocesses (which inherit this environment). imbtrain/tune/loopback.py says why.
+bind_to_loopback()
+
 
 @pytest.fixture(scope="module")
 def ray_session():

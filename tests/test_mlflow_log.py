@@ -168,15 +168,26 @@ def test_artifacts_land_on_the_parent_run(uri, tmp_path):
     plots = tmp_path / "plots"
     plots.mkdir()
     (plots / "sensitivity.png").write_bytes(b"\x89PNG fake")
-    run_id = log_study_artifacts(uri, "s4", [tmp_path / "results.csv", plots])
+    run_id = log_study_artifacts(uri, "s4", [tmp_path / "results.csv", plots], uid=logger.uid)
     assert run_id == logger.parent_run_id
     client = MlflowClient(uri)
     assert sorted(a.path for a in client.list_artifacts(run_id)) == ["plots", "results.csv"]
     assert [a.path for a in client.list_artifacts(run_id, "plots")] == ["plots/sensitivity.png"]
     with pytest.raises(UserError, match="does not exist"):
-        log_study_artifacts(uri, "s4", [tmp_path / "missing.png"])
+        log_study_artifacts(uri, "s4", [tmp_path / "missing.png"], uid=logger.uid)
     with pytest.raises(UserError, match="no MLflow run of study 'nope'"):
         parent_run_id(uri, "nope")
+    # Found by its uid, never by its name: another logger of study s4 opens its own parent,
+    # and each study's files go to its own.
+    other = StudyMLflowLogger(uri, "s4", resume=False)
+    other.setup()
+    assert other.parent_run_id != logger.parent_run_id
+    assert parent_run_id(uri, "s4") == other.parent_run_id  # the latest of the name
+    assert log_study_artifacts(uri, "s4", [tmp_path / "results.csv"],
+                               uid=logger.uid) == logger.parent_run_id
+    assert client.list_artifacts(other.parent_run_id) == []
+    with pytest.raises(UserError, match="with imbtrain.study_uid=0123 in"):
+        log_study_artifacts(uri, "s4", [tmp_path / "results.csv"], uid="0123")
 
 
 def test_unreachable_server_and_file_store_fail_with_one_line():

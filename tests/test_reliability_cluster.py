@@ -16,7 +16,15 @@ import threading
 import time
 
 import pandas as pd
-from test_study import ENV, start_node, stop_group, study_cmd, wait_for_nodes, write_space
+from test_study import (
+    ENV,
+    start_node,
+    start_worker_node,
+    stop_group,
+    study_cmd,
+    wait_for_nodes,
+    write_space,
+)
 
 from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
 
@@ -49,8 +57,7 @@ def test_a_lost_worker_node_is_survived(tmp_path):
     lines: list[str] = []
     try:
         time.sleep(2.0)
-        node = start_node([f"--address={address}", "--num-cpus=1", "--num-gpus=0",
-                           "--node-ip-address=127.0.0.1"], temp_node)
+        node = start_worker_node(address, temp_node)
         node_ids = wait_for_nodes(address, 2)
         space = write_space(tmp_path / "lost.yaml", SPACE)
         driver = subprocess.Popen(

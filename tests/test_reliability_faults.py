@@ -73,6 +73,12 @@ def ray_session():
         os.environ["RAY_AUTH_MODE"] = old
 
 
+def test_the_module_ray_is_on_loopback(ray_session):
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+
+
 def study(tmp: Path, name: str, text: str, *extra: str) -> tuple[int, Path]:
     """`imbtrain study` in this process; (exit status, study folder)."""
     space = tmp / f"{name}.yaml"

@@ -2,8 +2,8 @@
 
 - a study killed with SIGKILL mid-way, then `--resume`: every trial exactly once in
   results.parquet and in MLflow;
-- a real two-node Ray cluster on this machine (`ray start` head + a second node), a study
-  through `--address`: trials ran on both nodes;
+- a real two-node Ray cluster on this machine (`ray start` head + a second node, both on
+  127.0.0.1), a study through `--address`: trials ran on both nodes;
 - in-process (one shared `ray.init` for this module): the smoke study's tables, best.yaml and
   MLflow runs; export then train the exported config; Optuna + ASHA with its Optuna storage.
 
@@ -30,11 +30,12 @@ import pytest
 import yaml
 
 from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
+from imbtrain.tune.loopback import LOOPBACK_ENV
 
 PY = sys.executable
 RAY = str(Path(PY).with_name("ray"))
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
-       "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+       "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **LOOPBACK_ENV}
 
 SPACE = """
 base: {dataset: digits, model: mlp, epochs: 3}
@@ -154,29 +155,62 @@ def free_port() -> int:
 def start_node(args: list[str], temp_dir: str) -> subprocess.Popen:
     # --block keeps `ray start` in the foreground: stopping its process group stops exactly
     # this node. A short temp dir of its own keeps the socket paths short and keeps the
-    # cluster's address out of /tmp/ray, where another `ray.init()` would find it.
+    # cluster's address out of /tmp/ray, where another `ray.init()` would find it. A head's
+    # Ray client server and dashboard agent get free ports (not 10001 and 52365).
+    ports = ([f"--ray-client-server-port={free_port()}",
+              f"--dashboard-agent-listen-port={free_port()}"] if "--head" in args else [])
     return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats",
                              f"--temp-dir={temp_dir}", "--object-store-memory=100000000",
-                             *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=ENV, start_new_session=True)
+                             *ports, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+
+
+# A second node, started as `ray start --block` starts one (Ray's `Node`, then waiting):
+# `ray start --address` itself refuses to run with Ray bound to 127.0.0.1
+# (imbtrain/tune/loopback.py). Its own temp dir, as for `start_node`.
+WORKER_NODE = textwrap.dedent("""
+    import json, signal, sys, time
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+    node = Node(RayParams(**json.loads(sys.argv[1])), head=False, shutdown_at_exit=True,
+                spawn_reaper=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while not node.dead_processes():
+        time.sleep(1)
+""")
+
+
+def start_worker_node(address: str, temp_dir: str, resources: dict | None = None,
+                      num_cpus: int = 1) -> subprocess.Popen:
+    params = {"gcs_address": address, "node_ip_address": "127.0.0.1", "num_cpus": num_cpus,
+              "num_gpus": 0, "resources": resources or {}, "temp_dir": temp_dir,
+              "object_store_memory": 100_000_000, "min_worker_port": 0,
+              "max_worker_port": 0, "dashboard_agent_listen_port": 0}
+    return subprocess.Popen([PY, "-c", WORKER_NODE, json.dumps(params)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+                            start_new_session=True)
 
 
 def wait_for_nodes(address: str, n: int, timeout: float = 90.0) -> list[str]:
+    """Ids of the cluster's alive nodes once there are `n`; every node's address is
+    127.0.0.1 (ray.nodes())."""
     code = textwrap.dedent(f"""
-        import time, ray
+        import json, time, ray
         ray.init(address="{address}", log_to_driver=False)
         end = time.time() + {timeout}
         while time.time() < end:
-            alive = [x["NodeID"] for x in ray.nodes() if x["Alive"]]
+            alive = [x for x in ray.nodes() if x["Alive"]]
             if len(alive) >= {n}:
-                print(" ".join(alive)); break
+                print(json.dumps({{x["NodeID"]: x["NodeManagerAddress"] for x in alive}}))
+                break
             time.sleep(0.5)
     """)
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=ENV,
                          timeout=timeout + 30)
-    ids = out.stdout.split()
-    assert len(ids) >= n, out.stderr[-2000:]
-    return ids
+    nodes = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
+    assert len(nodes) >= n, out.stderr[-2000:]
+    assert set(nodes.values()) == {"127.0.0.1"}, nodes  # never the interface address
+    return list(nodes)
 
 
 # Trials of several seconds each: a node's first worker takes seconds to start, and with
@@ -201,9 +235,7 @@ def test_study_on_a_two_node_cluster_uses_both_nodes(tmp_path):
     node = None
     try:
         time.sleep(2.0)
-        node = start_node([f"--address={address}", "--num-cpus=1", "--num-gpus=0",
-                           "--node-ip-address=127.0.0.1", '--resources={"second_node": 1}'],
-                          temp_node)
+        node = start_worker_node(address, temp_node, {"second_node": 1})
         node_ids = wait_for_nodes(address, 2)
         space = write_space(tmp_path / "cluster.yaml", CLUSTER_SPACE)
         run = subprocess.run(study_cmd(space, tmp_path, "--address", address),
@@ -238,6 +270,12 @@ def ray_session():
         os.environ.pop("RAY_AUTH_MODE", None)
     else:
         os.environ["RAY_AUTH_MODE"] = old
+
+
+def test_the_module_ray_is_on_loopback(ray_session):
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,12 @@ def ray_session():
         os.environ["RAY_AUTH_MODE"] = old
 
 
+def test_the_module_ray_is_on_loopback(ray_session):
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+
+
 @pytest.fixture(scope="module")
 def tabular():
     """The study's module in the package: its rows, Table 6 and its Markdown."""

@@ -12,11 +12,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from imbtrain.errors import UserError
 
 DEFAULT_STORAGE = "runs"
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
+# Defaults of --storage and --mlflow-uri a cluster sets for every study started on it
+# (cluster.yaml: its S3 storage and the head's MLflow server).
+STORAGE_ENV, MLFLOW_URI_ENV = "IMBTRAIN_STORAGE", "IMBTRAIN_MLFLOW_URI"
 MAX_FAILURES = 2  # a trial whose worker died (a lost spot node) restarts from its checkpoint
 
 
@@ -28,12 +32,13 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                                   "(default: the space's file name, _smoke added with --smoke)")
     p.add_argument("--address", help="Ray cluster to join (e.g. auto on a cluster's head); "
                                      "default: Ray in this process with this machine's CPUs")
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help=f"folder the study is written to (default {DEFAULT_STORAGE}); "
-                        "on a cluster a shared filesystem")
-    p.add_argument("--mlflow-uri", default=DEFAULT_MLFLOW_URI,
-                   help=f"MLflow tracking URI (default {DEFAULT_MLFLOW_URI}; on a cluster "
-                        "http://host:port); 'none' turns MLflow logging off")
+    p.add_argument("--storage", default=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE,
+                   help=f"folder the study is written to (default ${STORAGE_ENV}, else "
+                        f"{DEFAULT_STORAGE}); on a cluster a storage every node reaches")
+    p.add_argument("--mlflow-uri", default=os.environ.get(MLFLOW_URI_ENV) or DEFAULT_MLFLOW_URI,
+                   help=f"MLflow tracking URI (default ${MLFLOW_URI_ENV}, else "
+                        f"{DEFAULT_MLFLOW_URI}; on a cluster http://host:port); 'none' turns "
+                        "MLflow logging off")
     p.add_argument("--resume", action="store_true",
                    help="finish an interrupted study: finished trials are kept, the others "
                         "continue from their last checkpoint. It unpickles the study's "

@@ -179,3 +179,4 @@ class StudyResult:
     mode: str
     mlflow_uri: str | None
     mlflow_parent_run_id: str | None
+    mlflow_study_uid: str | None = None  # the parent run's imbtrain.study_uid tag

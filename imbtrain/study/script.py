@@ -53,7 +53,7 @@ class Backend(Protocol):
     def run_study(self, spec: StudySpec, **options: Any) -> StudyResult: ...
 
     def log_artifacts(self, mlflow_uri: str | None, study_name: str,
-                      paths: list) -> str | None: ...
+                      paths: list, uid: str | None = None) -> str | None: ...
 
     def run_prerequisites(self, jobs: list[Job], spec: StudySpec,
                           address: str | None) -> None: ...
@@ -180,7 +180,8 @@ class StudyScript(Study):
             outcome = self.analyse(result, args)
             if self.findings_file:
                 outcome.files.append(write_findings(outcome, result.path))
-            backend.log_artifacts(result.mlflow_uri, result.path.name, outcome.files)
+            backend.log_artifacts(result.mlflow_uri, result.path.name, outcome.files,
+                                  result.mlflow_study_uid)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -221,8 +222,12 @@ def print_summary(result: StudyResult) -> int:
               f"{result.path}/{BEST_FILE}")
     if result.mlflow_parent_run_id:  # the study's URI is absolute already (run_study)
         uri = result.mlflow_uri
-        print(f"MLflow: parent run {result.mlflow_parent_run_id} in {uri}; browse it with "
-              f"`mlflow ui --backend-store-uri {uri} --host 127.0.0.1`")
+        if uri.startswith(("http://", "https://")):  # a server: its UI is at its own URL
+            print(f"MLflow: parent run {result.mlflow_parent_run_id} on {uri}; open {uri} "
+                  "in a browser")
+        else:
+            print(f"MLflow: parent run {result.mlflow_parent_run_id} in {uri}; browse it "
+                  f"with `mlflow ui --backend-store-uri {uri} --host 127.0.0.1`")
     for row in failed.itertuples():
         print(f"FAILED {row.trial_name} ({row.trial_id}): {row.error}")
     for row in (res[res["status"] == "DIVERGED"] if len(res) else res).itertuples():

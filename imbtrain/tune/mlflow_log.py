@@ -8,8 +8,10 @@ route to the tracking server (only the head node, where the driver runs, talks t
 Runs are found by their tags, never remembered only in memory, so a new driver process
 (`imbtrain study --resume` after a crash) continues the same runs instead of duplicating them:
 
-- the study's parent run: the latest run tagged `imbtrain.study=<name>` and
-  `imbtrain.run_kind=study`;
+- the study's parent run: the run tagged `imbtrain.study_uid=<uid>`, the id the logger drew
+  when the study started (the runner keeps it in the study's study.yaml, and Tune in the
+  pickled logger), so two studies of one name on one server never mix; without a uid, the
+  latest run tagged `imbtrain.study=<name>` and `imbtrain.run_kind=study`;
 - a trial's run: the run under that parent tagged `imbtrain.trial_id=<Ray trial id>` (Ray
   keeps trial ids across `Tuner.restore`); the tag `imbtrain.last_step` records the last
   epoch logged, so epochs re-reported after resuming from an older checkpoint are not logged
@@ -20,7 +22,8 @@ Example (what `imbtrain study` does)::
     logger = StudyMLflowLogger("sqlite:///mlflow.db", "batch_size")
     tuner = tune.Tuner(trainable, run_config=tune.RunConfig(callbacks=[logger]), ...)
     tuner.fit()
-    log_study_artifacts("sqlite:///mlflow.db", "batch_size", ["runs/batch_size/results.parquet"])
+    log_study_artifacts("sqlite:///mlflow.db", "batch_size", ["runs/batch_size/results.parquet"],
+                        uid=logger.uid)
 
 FAILURES: an unreachable store fails the study before any trial starts (`check`, one line);
 a store that fails later stops the logging with one warning line, and the study goes on
@@ -288,22 +291,27 @@ class StudyMLflowLogger(tune.Callback):
 # ================================================================ study-level helpers
 
 
-def parent_run_id(tracking_uri: str, study_name: str) -> str:
-    """Id of the study's (latest) parent run, in any experiment; `UserError` when none."""
+def parent_run_id(tracking_uri: str, study_name: str, uid: str | None = None) -> str:
+    """Id of the study's parent run, in any experiment; `UserError` when none. With `uid`
+    (the study's `imbtrain.study_uid` tag, kept in its study.yaml): the run of that study
+    alone; without, the latest parent of that name (for looking a study up by hand)."""
     client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
-    run = _find_parent(client, study_name, _all_experiment_ids(client))
+    run = _find_parent(client, study_name, _all_experiment_ids(client), uid=uid)
     if run is None:
-        raise UserError(f"no MLflow run of study '{study_name}' in {tracking_uri}; "
+        which = f" with {TAG_STUDY_UID}={uid}" if uid else ""
+        raise UserError(f"no MLflow run of study '{study_name}'{which} in {tracking_uri}; "
                         "run the study first (imbtrain study ... --mlflow-uri URI)")
     return run.info.run_id
 
 
-def log_study_artifacts(tracking_uri: str, study_name: str,
-                        paths: Iterable[str | Path]) -> str:
-    """Attach the study's plots and tables (files, or folders kept as folders) to its parent
-    run; returns the parent run id."""
+def log_study_artifacts(tracking_uri: str, study_name: str, paths: Iterable[str | Path],
+                        *, uid: str) -> str:
+    """Attach the study's plots and tables (files, or folders kept as folders) to its own
+    parent run, the one tagged with its `uid` (never the latest of its name: another study
+    of that name may have logged to the same server since); returns the parent run id."""
+    _check_name(uid)
     uri = normalize_tracking_uri(tracking_uri)
-    run_id = parent_run_id(uri, study_name)
+    run_id = parent_run_id(uri, study_name, uid=uid)
     client = MlflowClient(tracking_uri=uri)
     for path in map(Path, paths):
         if path.is_dir():

@@ -48,6 +48,7 @@ from imbtrain.version import provenance
 __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult",
            "log_artifacts", "run_study"]
 
+STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLflow parent run
 OPTUNA_FILE = "optuna.db"
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
 
@@ -62,6 +63,10 @@ def init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
+    from imbtrain.tune.loopback import bind_to_loopback, is_loopback_address
+
+    if not address or is_loopback_address(address):
+        bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
@@ -252,16 +257,18 @@ def _check_study_dir(exp_dir: Path, resume: bool) -> None:
                         "choose another --name or --storage")
 
 
-def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None) -> dict:
+def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
+                      uid: str | None = None) -> dict:
     """study.yaml: the spec and options the study started with (read on --resume), the
-    resolved config of its base and what ran it (imbtrain's version, the git commit)."""
+    resolved config of its base, what ran it (imbtrain's version, the git commit) and the
+    uid that finds its MLflow parent run (`uid`, None without MLflow)."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     meta = {"name": exp_dir.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
             "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
             "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
-            "base": dict(spec.base), "mlflow_uri": mlflow_uri}
+            "base": dict(spec.base), "mlflow_uri": mlflow_uri, STUDY_UID_KEY: uid}
     if spec.variants:
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
@@ -372,7 +379,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         meta = _read_study_file(exp_dir)  # what the study started with, not today's file
         tuner = restore_tuner(replace(spec, metric=meta["metric"]), exp_dir)
     else:
-        meta = _write_study_file(spec, exp_dir, mlflow_uri)
+        meta = _write_study_file(spec, exp_dir, mlflow_uri, logger.uid if logger else None)
         print(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
               f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
               f"writing to {exp_dir}", flush=True)
@@ -383,8 +390,10 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     # Checkpoints of short epochs force frequent experiment snapshots, which is what a
     # --resume after a crash needs; Ray warns about it each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    _STUDY_UIDS[name] = meta.get(STUDY_UID_KEY)
     tuner.fit()
-    return finish_study(exp_dir, meta.get("mlflow_uri"), meta["metric"], meta["mode"])
+    return finish_study(exp_dir, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
+                        meta.get(STUDY_UID_KEY))
 
 
 def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
@@ -411,8 +420,10 @@ def _same_uri(a: str, b: str) -> bool:
         return False
 
 
-def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) -> StudyResult:
-    """Write results.parquet, history.parquet and best.yaml; log them to the parent run."""
+def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str,
+                 uid: str | None = None) -> StudyResult:
+    """Write results.parquet, history.parquet and best.yaml; log them to the parent run
+    (the one tagged with the study's `uid`)."""
     tables = collect(str(exp_dir), metric, mode)
     write_tables(tables, str(exp_dir))
     best = None
@@ -421,7 +432,7 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) 
         best = best_configs(tables.results, metric, mode)[0]
         best.save(exp_dir / BEST_FILE)
     files = [exp_dir / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
-    parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()])
+    parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()], uid)
     status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
     failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
     print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed"
@@ -429,11 +440,19 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str) 
           f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
           + (f", {BEST_FILE}" if best is not None else ""), flush=True)
     return StudyResult(exp_dir, tables.results, tables.history, best, metric, mode,
-                       mlflow_uri, parent)
+                       mlflow_uri, parent, uid)
 
 
-def log_artifacts(mlflow_uri: str | None, study_name: str, paths: list) -> str | None:
-    """Attach files to the study's MLflow parent run; its id, or None without MLflow.
+# The MLflow uid of each study this process ran, by name: for callers of `log_artifacts`
+# that name the study only (their files then still go to that study's own parent run).
+_STUDY_UIDS: dict[str, str | None] = {}
+
+
+def log_artifacts(mlflow_uri: str | None, study_name: str, paths: list,
+                  uid: str | None = None) -> str | None:
+    """Attach files to the study's MLflow parent run, found by the study's `uid` (default:
+    the one of the study of that name this process ran), never by its name: two studies of
+    one name on one server each keep their own. Its id, or None without MLflow.
 
     MLflow failing here (a server gone since the study started) costs the MLflow copy only:
     one warning line, and the files stay in the study folder (RELIABILITY.md)."""
@@ -441,8 +460,14 @@ def log_artifacts(mlflow_uri: str | None, study_name: str, paths: list) -> str |
         return None
     from imbtrain.tune.mlflow_log import log_study_artifacts
 
+    uid = uid or _STUDY_UIDS.get(study_name)
+    if not uid:
+        print(f"warning: MLflow: {len(paths)} file(s) not logged: study {study_name} has no "
+              f"{STUDY_UID_KEY} in its {STUDY_FILE}; they are in the study folder",
+              file=sys.stderr, flush=True)
+        return None
     try:
-        return log_study_artifacts(mlflow_uri, study_name, paths)
+        return log_study_artifacts(mlflow_uri, study_name, paths, uid=uid)
     except UserError:
         raise
     except Exception as e:  # MlflowException, connection errors: the study's files are safe
