@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from imbtrain.study.results import RESULTS_FILE
 
+from imbtrain.study.results import RESULTS_FILE
 from imbtrain.tune.local_cluster import _cluster_processes, read_state
 from imbtrain.tune.loopback import LOOPBACK_ENV
 
