@@ -41,7 +41,7 @@ from imbtrain.data.profiles import (
     step_counts,
     subsample_per_class,
 )
-from imbtrain.data.tabular import TabularInfo
+from imbtrain.data.tabular import TabularInfo, TabularTransform
 from imbtrain.registry import DATASETS
 
 register_dataset = DATASETS.register
@@ -74,7 +74,9 @@ class ImbalancedData:
     `train_counts` are the per-class train counts after the profile (recorded with every
     run: metrics.json, results.parquet). `feature_info` describes the columns of tabular
     data (numeric, missing indicators, one-hot blocks; `imbtrain.data.tabular.TabularInfo`),
-    None for other data.
+    None for other data; `tabular_transform` the fitted transform that made those columns from
+    the file's rows, `image_decode` how an image file becomes one of the images (both as in
+    `RawData`), for a saved model to apply the same to new inputs (`imbtrain.saved`).
     """
 
     name: str
@@ -91,6 +93,8 @@ class ImbalancedData:
     std: tuple[float, ...] | None
     class_names: list[str]
     feature_info: TabularInfo | None = None
+    tabular_transform: TabularTransform | None = None
+    image_decode: dict | None = None
 
     @property
     def is_image(self) -> bool:
@@ -201,4 +205,6 @@ def build_data(cfg) -> ImbalancedData:
         std=raw.std,
         class_names=list(raw.class_names),
         feature_info=raw.feature_info,
+        tabular_transform=raw.tabular_transform,
+        image_decode=raw.image_decode,
     )
