@@ -547,7 +547,8 @@ class TabularTransform:
         if self.numeric_encoder is not None:
             row.update(zip(self.numeric, map(float, self.numeric_encoder.medians), strict=True))
         for name, enc in zip(self.categorical, self.categorical_encoders, strict=True):
-            row[name] = enc.categories[0] if enc.categories else ""
+            first = enc.categories[0] if enc.categories else ""
+            row[name] = first == "True" if name in self.booleans else first
         return row
 
 

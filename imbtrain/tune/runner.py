@@ -43,7 +43,7 @@ from imbtrain.study.results import (
 from imbtrain.study.space import StudySpec, load_space, trial_label
 from imbtrain.tune.collect import collect
 from imbtrain.tune.translate import param_space
-from imbtrain.version import provenance
+from imbtrain.version import provenance, provenance_tags
 
 __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult",
            "log_artifacts", "run_study"]
@@ -321,16 +321,6 @@ def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
     tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
             "imbtrain.metric": spec.metric, **provenance_tags()}
     return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False)
-
-
-def provenance_tags() -> dict[str, str]:
-    """MLflow tags of what ran a study: `imbtrain.version`, and `imbtrain.git_commit` when
-    imbtrain runs from a git checkout."""
-    meta = provenance()
-    tags = {"imbtrain.version": meta["imbtrain_version"]}
-    if "git_commit" in meta:
-        tags["imbtrain.git_commit"] = meta["git_commit"]
-    return tags
 
 
 def run_study(spec: StudySpec | str | Path, name: str | None = None,
