@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -45,12 +44,17 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
+from imbtrain.tune.mlflow_curate import (
+    ALWAYS_PARAMS,
+    PER_CLASS_FILE,
+    non_default_params,
+    per_class_table,
+    split_class_metrics,
+)
+
 MODEL_ARTIFACT = "model"  # the model folder inside the MLflow model
 TRAIN_EXPERIMENT = "train"
-PER_CLASS_FILE = "per_class.json"
-CLASS_ACC = re.compile(r"^(train|val|test)_class_acc_(\d+)$")
 RUN_ARTIFACTS = ("config.yaml", "run.yaml", "metrics.json", "history.parquet")
-ALWAYS_PARAMS = ("dataset", "model", "method", "train_ratio", "seed")
 REQUIREMENTS = ("torch", "torchvision", "numpy", "pandas", "pyarrow", "pyyaml", "pillow",
                 "scikit-learn", "timm", "xgboost-cpu", "rtdl_num_embeddings",
                 "rtdl_revisiting_models")
@@ -195,55 +199,6 @@ def log_model_folder(tracking_uri: str, run_id: str, folder: str | Path, name: s
         if alias:
             client.set_registered_model_alias(register, alias, version)
     return info
-
-
-# ================================================================ curated params and metrics
-
-
-def non_default_params(config: Mapping[str, Any], keep: tuple[str, ...] = ()) -> dict[str, str]:
-    """MLflow params of a config: the keys in `keep` (and ALWAYS_PARAMS) that it holds, and
-    every key whose value differs from TrainConfig's default; Tune's own keys left out."""
-    from imbtrain.config import FIELDS
-
-    out = {}
-    for key, value in config.items():
-        key = str(key)
-        if key.startswith("__"):
-            continue
-        field = FIELDS.get(key)
-        default = field.default if field is not None else object()
-        if key in keep or key in ALWAYS_PARAMS or value != default:
-            out[key] = str(value)[:6000]
-    return out
-
-
-def split_class_metrics(metrics: Mapping[str, float]) -> tuple[dict[str, float], dict]:
-    """(metrics without per-class accuracies, {split: {class index: accuracy}})."""
-    plain, per_class = {}, {}
-    for key, value in metrics.items():
-        m = CLASS_ACC.match(key)
-        if m:
-            per_class.setdefault(m.group(1), {})[int(m.group(2))] = value
-        else:
-            plain[key] = value
-    return plain, per_class
-
-
-def per_class_table(metrics: Mapping[str, float], class_names: list[str] | None = None,
-                    train_counts: list[int] | None = None) -> pd.DataFrame:
-    """One row a class: index, name, train count and the final accuracy of each split."""
-    _, per_class = split_class_metrics(metrics)
-    k = max([len(class_names or []), len(train_counts or [])]
-            + [max(v) + 1 for v in per_class.values()] + [0])
-    table = pd.DataFrame({"class": range(k)})
-    table["name"] = list(class_names) if class_names and len(class_names) == k else \
-        [str(c) for c in range(k)]
-    if train_counts and len(train_counts) == k:
-        table["train_count"] = list(train_counts)
-    for split in ("train", "val", "test"):
-        if split in per_class:
-            table[f"{split}_acc"] = [per_class[split].get(c, float("nan")) for c in range(k)]
-    return table
 
 
 # ================================================================ imbtrain train
