@@ -104,7 +104,7 @@ def _decode_file(path: Path, channels: int) -> torch.Tensor:
                                 f"takes {want} images")
     except OSError as e:  # PIL's UnidentifiedImageError is an OSError
         raise UserError(f"cannot read image {path} ({e})") from None
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return torch.from_numpy(np.array(arr, dtype=np.uint8))  # a writable copy
 
 
 def image_array(x: Any, spec: dict[str, Any]) -> torch.Tensor:
