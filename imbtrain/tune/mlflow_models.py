@@ -2,8 +2,9 @@
 `imbtrain train --mlflow-uri`, and registration in the model registry.
 
 A model folder (`imbtrain.saved`) is logged with `mlflow.pyfunc.log_model`: the folder is
-the model's artifact `model`, and `ImbtrainPyfunc` (a `PythonModel`) loads it with
-`imbtrain.load_model`, so an MLflow model and `imbtrain predict` give the same predictions:
+the model's artifact `model` (`artifacts/model/` inside the MLflow model), and
+`ImbtrainPyfunc` (a `PythonModel`) loads it with `imbtrain.load_model`, so an MLflow
+model and `imbtrain predict` give the same predictions:
 
     import mlflow
     model = mlflow.pyfunc.load_model("models:/fraud/1")
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -184,9 +186,12 @@ def log_model_folder(tracking_uri: str, run_id: str, folder: str | Path, name: s
                 mlflow.start_run(run_id=run_id):
             code = Path(d) / "imbtrain_model.py"
             code.write_text(MODEL_CODE)
+            # MLflow keeps an artifact folder under its own name: a copy named `model` puts
+            # the model folder at `artifacts/model` whatever the folder was called.
+            copy = shutil.copytree(folder, Path(d) / MODEL_ARTIFACT)
             info = mlflow.pyfunc.log_model(
                 name=name, python_model=str(code),
-                artifacts={MODEL_ARTIFACT: str(folder)}, signature=model_signature(saved),
+                artifacts={MODEL_ARTIFACT: str(copy)}, signature=model_signature(saved),
                 input_example=input_example(saved), pip_requirements=requirements(),
                 registered_model_name=register, tags=dict(tags or {}))
             mlflow.end_run(status=status if status != "RUNNING" else "FINISHED")
