@@ -2,8 +2,8 @@
 
 The module below is written by the test, outside the package. Importing it is the only step:
 `TrainConfig` accepts its names, `imbtrain keys` lists them, training uses them, and the
-registry-parametrised tests of tests/test_data.py, tests/test_baselines.py and
-tests/test_augment.py run on them (a pytest run with the module loaded as a plugin).
+registry-parametrised tests of tests/data/test_data.py, tests/methods/test_weights.py and
+tests/augment/test_core.py run on them (a pytest run with the module loaded as a plugin).
 """
 
 from __future__ import annotations
@@ -105,16 +105,17 @@ def test_the_registry_parametrised_tests_run_on_the_new_plug_ins(plugins):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugins), str(ROOT)])}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", MODULE, "-p", "no:cacheprovider",
-         "-k", "demo", "-o", "addopts=", "-rA", "tests/test_data.py", "tests/test_baselines.py",
-         "tests/test_augment.py"],
+         "-k", "demo", "-o", "addopts=", "-rA", "tests/data/test_data.py",
+         "tests/methods/test_weights.py", "tests/augment/test_core.py"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     passed = [line for line in run.stdout.splitlines() if line.startswith("PASSED")]
-    expected = ["test_data.py::test_every_embedded_dataset_builds[demo_blobs]",
-                "test_baselines.py::test_every_method_is_registered_under_its_name[demo_half_loss]",
-                "test_baselines.py::test_every_method_trains_an_epoch_through_the_loop[demo_half_"
-                "loss]",
-                "test_augment.py::test_every_policy_returns_float_images[demo_dim-(1, 28, 28)]",
-                "test_augment.py::test_each_image_gets_its_own_draw[demo_dim-(3, 32, 32)]"]
+    expected = [
+        "data/test_data.py::test_every_embedded_dataset_builds[demo_blobs]",
+        "methods/test_weights.py::test_every_method_is_registered_under_its_name[demo_half_loss]",
+        "methods/test_weights.py::test_every_method_trains_an_epoch_through_the_loop[demo_half_"
+        "loss]",
+        "augment/test_core.py::test_every_policy_returns_float_images[demo_dim-(1, 28, 28)]",
+        "augment/test_core.py::test_each_image_gets_its_own_draw[demo_dim-(3, 32, 32)]"]
     for test in expected:
         assert any(test in line for line in passed), (test, passed)

@@ -3,7 +3,7 @@
 Parametrised over the registry (MODELS plus one example per family), so a new model is tested
 as soon as it is registered. Parameter counts are worked out by hand from the architectures.
 A model with a trainer of its own (XGBoost) builds no untrained network: it is trained in
-tests/test_tabular_train.py.
+tests/test_xgb.py.
 """
 
 from __future__ import annotations
