@@ -1,74 +1,22 @@
-"""Baselines: class weights, the balanced sampler, DRW, focal loss and LDAM-DRW.
-
-Numbers are worked out by hand in the comments. Configs and data are small stand-ins
-(SimpleNamespace) with exactly the fields the methods read. Every registered method (the
-registry's contents, so a new one is tested as soon as it is registered) trains an epoch
-through the loop.
-"""
+"""Class weights (effective number, inverse frequency), the reweight method, and the
+class-weighted batch loss through the loop, with numbers worked out by hand in the comments."""
 
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imbtrain.config import TrainConfig
-from imbtrain.methods import METHODS
-from imbtrain.methods.drw import DRWMethod, deferred_epoch
-from imbtrain.methods.focal import FocalMethod, focal_loss
-from imbtrain.methods.ldam import LDAMDRWMethod, NormedLinear, ldam_loss, ldam_margins
-from imbtrain.methods.resample import ResampleMethod
 from imbtrain.methods.reweight import ReweightMethod
-from imbtrain.methods.sampling import epoch_indices
 from imbtrain.methods.weights import (
     class_weights,
     effective_number_weights,
     inverse_frequency_weights,
 )
-from imbtrain.models.base import ImbModel
-from imbtrain.train import train
-
-
-def fake_data(counts: list[int]) -> SimpleNamespace:
-    y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-    return SimpleNamespace(num_classes=len(counts), train_counts=list(counts),
-                           train_x=torch.randn(len(y), 2), train_y=y, input_shape=(2,),
-                           is_image=False)
-
-
-def cfg(**overrides) -> SimpleNamespace:
-    base = dict(method="erm", epochs=10, batch_size=8, seed=0, reweight_form="effective",
-                reweight_beta=0.9999, drw_epoch=-1, focal_gamma=1.0, ldam_max_m=0.5,
-                ldam_s=30.0, ldam_normed=False)
-    return SimpleNamespace(**{**base, **overrides})
-
-
-@pytest.mark.parametrize("name", METHODS.names())
-def test_every_method_is_registered_under_its_name(name):
-    assert METHODS[name].name == name
-
-
-# Tiny vectors: 3 classes of 12, 8, 6 train samples (exp profile at r = 0.5), an MLP.
-TINY = dict(dataset="synthetic", synthetic_shape="6", synthetic_classes=3,
-            synthetic_samples=12, train_ratio=0.5, model="mlp", epochs=1, batch_size=8,
-            m2m_epoch=0, m2m_steps=1, mislas_epochs=1)
-
-
-@pytest.mark.parametrize("name", METHODS.names())
-def test_every_method_trains_an_epoch_through_the_loop(name):
-    torch.manual_seed(0)
-    result = train(TrainConfig(**TINY, method=name), log=lambda line: None)
-    assert result.train_counts == [12, 8, 6]
-    assert result.history[0]["epoch"] == 1 and math.isfinite(result.metrics["train_loss"])
-    assert 0.0 <= result.metrics["test_bal_acc"] <= 1.0
-    assert result.metrics["fwd_bwd_passes"] >= 3  # 26 samples (SMOTE: 36) in batches of 8
-
-
-# ---------------------------------------------------------------- class weights
+from tests.methods.helpers import cfg, fake_data
 
 
 def test_effective_number_weights_by_hand():
@@ -107,53 +55,6 @@ def test_reweight_method_uses_the_configured_form():
     # (1 - beta) cancels in the normalisation.
     assert effective.class_weights(7).tolist() == pytest.approx([0.611304, 0.916964, 1.471732],
                                                                 abs=1e-5)
-
-
-# ---------------------------------------------------------------- sampling
-
-
-def test_balanced_sampler_draws_classes_near_uniformly():
-    # 30 epochs of N = 1000 draws = 30,000 draws. Each draw picks class c with probability
-    # 1/3, so a class share has binomial sd sqrt(1/3 * 2/3 / 30000) = 0.0027; the tolerance
-    # 0.02 is over 7 sd (never fails by chance), yet an unbalanced sampler gives 0.9 / 0.09 /
-    # 0.01 and a sampler that ignores one class's weight misses by > 0.1.
-    torch.manual_seed(0)
-    data = fake_data([900, 90, 10])
-    draws = torch.cat([epoch_indices(data.train_y, "balanced") for _ in range(30)])
-    assert draws.numel() == 30_000 and draws.dtype == torch.int64
-    shares = torch.bincount(data.train_y[draws], minlength=3).double() / draws.numel()
-    assert shares.tolist() == pytest.approx([1 / 3] * 3, abs=0.02)
-
-
-def test_shuffle_is_a_permutation_and_reproducible_from_the_global_rng():
-    y = fake_data([5, 3]).train_y
-    torch.manual_seed(3)
-    first = epoch_indices(y, "shuffle")
-    assert sorted(first.tolist()) == list(range(8))
-    torch.manual_seed(3)
-    assert torch.equal(first, epoch_indices(y, "shuffle"))
-    with pytest.raises(ValueError, match="shuffle, balanced"):
-        epoch_indices(y, "stratified")
-
-
-def test_resample_method_is_balanced_every_epoch():
-    method = ResampleMethod(cfg(), fake_data([9, 1]))
-    assert [method.sampling(e) for e in (0, 5, 9)] == ["balanced"] * 3
-    assert method.class_weights(0) is None
-
-
-# ---------------------------------------------------------------- DRW
-
-
-def test_drw_is_unweighted_before_drw_epoch_and_effective_number_after():
-    data = fake_data([5000, 50])
-    # drw_epoch -1 with 10 epochs: floor(0.8 * 10) = 8, so epochs 0..7 plain, 8, 9 weighted
-    method = DRWMethod(cfg(drw_epoch=-1, epochs=10), data)
-    assert method.drw_epoch == 8
-    assert method.class_weights(0) is None and method.class_weights(7) is None
-    assert method.class_weights(8).tolist() == pytest.approx([0.025033, 1.974967], abs=2e-5)
-    assert DRWMethod(cfg(drw_epoch=3), data).class_weights(3) is not None
-    assert deferred_epoch(-1, 200) == 160 and deferred_epoch(-1, 7) == 5
 
 
 # ---------------------------------------------------------------- the weighted batch loss
@@ -254,68 +155,3 @@ def test_drw_stage_gradient_is_plain_cross_entropys_on_a_batch_balanced_in_weigh
     per = F.cross_entropy(x, y, reduction="none")
     assert loss_w == pytest.approx(float((per * weights).mean()), rel=1e-6)
     assert loss_w != pytest.approx(float(per.mean()), rel=1e-3)
-
-
-# ---------------------------------------------------------------- focal loss
-
-
-def test_focal_loss_is_cross_entropy_at_gamma_zero():
-    torch.manual_seed(1)
-    logits = torch.randn(6, 4)
-    y = torch.tensor([0, 1, 2, 3, 0, 1])
-    onehot = F.one_hot(y, 4).float()
-    expected = F.cross_entropy(logits, y, reduction="none")
-    assert torch.allclose(focal_loss(logits, onehot, 0.0), expected, atol=1e-6)
-    soft = torch.softmax(torch.randn(6, 4), dim=1)
-    ce_soft = -(soft * F.log_softmax(logits, dim=1)).sum(1)
-    assert torch.allclose(focal_loss(logits, soft, 0.0), ce_soft, atol=1e-6)
-
-
-def test_focal_loss_by_hand_at_gamma_two():
-    # logits [0, ln 3] -> p = [1/4, 3/4]. Target 0: (1 - 1/4)^2 * ln 4 = 0.5625 * 1.386294
-    # = 0.779791. Target 1: (1/4)^2 * ln(4/3) = 0.0625 * 0.287682 = 0.017980.
-    # Soft q = [0.5, 0.5]: the mean of the two, 0.398886.
-    logits = torch.tensor([[0.0, math.log(3)]] * 3)
-    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    method = FocalMethod(cfg(focal_gamma=2.0), fake_data([3, 1]))
-    assert method.loss(logits, q).tolist() == pytest.approx([0.779791, 0.017980, 0.398886],
-                                                             abs=1e-5)
-
-
-# ---------------------------------------------------------------- LDAM-DRW
-
-
-def test_ldam_margins_by_hand():
-    # n^(-1/4): 10000 -> 0.1, 16 -> 0.5; max is already 0.5, so C = 1.
-    assert ldam_margins([10000, 16], 0.5).tolist() == pytest.approx([0.1, 0.5])
-    # 625 -> 0.2, 81 -> 1/3, 1 -> 1; C = 0.5 / 1: [0.1, 0.16667, 0.5]
-    assert ldam_margins([625, 81, 1], 0.5).tolist() == pytest.approx([0.1, 1 / 6, 0.5])
-
-
-def test_ldam_loss_by_hand():
-    margins = torch.tensor([0.1, 0.5])
-    zero = torch.zeros(2, 2)
-    # One-hot class 1: z - m_1 e_1 = [0, -0.5], times s = 30: [0, -15];
-    # CE = log(1 + e^15) = 15 + log(1 + e^-15) = 15.0000003.
-    # Soft q = [0.5, 0.5]: z - q m = [-0.05, -0.25], * 30 = [-1.5, -7.5] ~ [6, 0]:
-    # log p = [-log(1 + e^-6), -6 - log(1 + e^-6)] = [-0.0024726, -6.0024726];
-    # CE = 0.5 * (0.0024726 + 6.0024726) = 3.0024726.
-    q = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
-    assert ldam_loss(zero, q, margins, 30.0).tolist() == pytest.approx([15.0000003, 3.0024726],
-                                                                       abs=1e-4)
-
-
-def test_ldam_drw_method_weights_margins_and_normed_head():
-    data = fake_data([10000, 16])
-    method = LDAMDRWMethod(cfg(ldam_normed=True, drw_epoch=5), data)
-    assert method.margins.tolist() == pytest.approx([0.1, 0.5])
-    assert method.class_weights(4) is None and method.class_weights(5)[1] > 1.9
-    model = method.configure_model(ImbModel(nn.Identity(), feature_dim=2, num_classes=2))
-    assert isinstance(model.head, NormedLinear) and isinstance(model.head, nn.Linear)
-    assert model.head.bias is None and model.head.in_features == 2
-    with torch.no_grad():
-        model.head.weight.copy_(torch.tensor([[3.0, 4.0], [0.0, 2.0]]))
-    # cosines of x = (2, 0) with (3, 4) and (0, 2): 3/5 = 0.6 and 0
-    assert model(torch.tensor([[2.0, 0.0]]))[0].tolist() == pytest.approx([0.6, 0.0])
-    plain = LDAMDRWMethod(cfg(ldam_normed=False), data)
-    assert type(plain.configure_model(ImbModel(nn.Identity(), 2, 2)).head) is nn.Linear
