@@ -4,13 +4,15 @@ models themselves (the decision-boundary pictures).
 A trial's checkpoint folder (`<study>/<trial>_<id>/checkpoint_<n>/`) holds the training
 loop's state as `STATE_FILE` (written by the trainable, `imbtrain.tune.trainable`, with
 `torch.save`): the config, the weights, the EMA weights when the trial kept an average, the
-optimiser and the RNG states. Reading it needs no Ray.
+optimiser and the RNG states. Reading it needs no Ray (a study in object storage: the
+checkpoint is downloaded into the study's working copy).
 """
 
 from __future__ import annotations
 
 from imbtrain.errors import UserError
 from imbtrain.study.results import StudyResult
+from imbtrain.study.storage import as_study_dir
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
 
@@ -25,11 +27,12 @@ def trial_model(result: StudyResult, trial_id: str):
     from imbtrain.data import build_data
     from imbtrain.models import create_model, model_kwargs
 
-    found = sorted(result.path.glob(f"*_{trial_id}/checkpoint_*/{STATE_FILE}"))
+    study = result.storage or as_study_dir(result.path)
+    found = study.files(f"*_{trial_id}/checkpoint_*/{STATE_FILE}")
     if not found:
-        raise UserError(f"no checkpoint of trial {trial_id} in {result.path}")
+        raise UserError(f"no checkpoint of trial {trial_id} in {study.uri}")
     # weights_only: the trainable stores numpy's RNG state as a tensor (RELIABILITY.md)
-    state = torch.load(found[-1], map_location="cpu", weights_only=True)
+    state = torch.load(study.pull(found[-1])[0], map_location="cpu", weights_only=True)
     cfg = TrainConfig(**state["config"])
     data = build_data(cfg)
     model = create_model(cfg.model, data.input_shape, data.num_classes,
