@@ -245,7 +245,8 @@ class StudyDir:
             except ValueError:
                 rel = p.name
             if p.is_dir():
-                pafs.copy_files(str(p), self._at(rel), destination_filesystem=self.fs)
+                for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                    self.upload(f, f"{rel}/{f.relative_to(p).as_posix()}")
             else:
                 self.upload(p, rel)
 
@@ -275,7 +276,9 @@ class StudyDir:
             target.parent.mkdir(parents=True, exist_ok=True)
             if info.type == pafs.FileType.Directory:
                 shutil.rmtree(target, ignore_errors=True)
-                pafs.copy_files(self._at(name), str(target), source_filesystem=self.fs)
+                for rel in StudyDir(self.fs, self._at(name), self.file(name), target).files():
+                    (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (target / rel).write_bytes(self.read_bytes(f"{name}/{rel}"))
             else:
                 target.write_bytes(self.read_bytes(name))
             out.append(target)

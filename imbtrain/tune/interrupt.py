@@ -15,9 +15,12 @@ signal that arrives before Tune's loop runs is handed on as soon as it does. A s
 signal stops the driver at once (the default action of that signal).
 
 The trials' own processes ignore SIGINT (Ray blocks it in its workers), so Ctrl-C in a
-terminal, which signals the whole process group, reaches the driver alone; SIGTERM to the
-group also stops Ray's processes of a local study, whose running trials then end as errors
-that `--resume` continues from their last checkpoints.
+terminal, which signals the whole process group, reaches the driver alone. SIGTERM to the
+whole group of a local study (Ray in the driver's process) also ends Ray's own processes,
+and with them Tune's loop, which would wait a minute for them and end the driver with a
+traceback: the watchdog sees Ray's processes gone and calls `on_ray_lost`, which records the
+interruption from what Tune last saved (its experiment state, written every few seconds)
+and ends the driver with the same line and status.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 
 from ray import tune
 
@@ -43,14 +48,28 @@ class StopOnSignal(tune.Callback):
             signal.raise_signal(signal.SIGUSR1)
 
 
+def local_ray_gone() -> bool:
+    """Whether Ray started in this process (a local study) has lost one of its processes;
+    False when this process joined a cluster (whose processes are not its own)."""
+    import ray._private.worker as worker
+
+    node = getattr(worker, "_global_node", None)
+    return bool(node is not None and node.head and node.dead_processes())
+
+
 class StudySignals:
     """Installs the handlers for the duration of a `with` block; `signum` is the first
-    signal received (None: none)."""
+    signal received (None: none). `on_ray_lost(signum)`, called from a watchdog thread
+    when Ray's own processes died with the signal, must end the process."""
 
-    def __init__(self) -> None:
+    POLL_S = 0.5
+
+    def __init__(self, on_ray_lost: Callable[[int], None] | None = None) -> None:
         self.signum: int | None = None
         self._old: dict = {}
         self._env: str | None = None
+        self._on_ray_lost = on_ray_lost
+        self._done = threading.Event()
 
     def __enter__(self) -> StudySignals:
         _pending.update(signum=None, delivered=False)
@@ -73,6 +92,15 @@ class StudySignals:
         print(f"{signal.Signals(signum).name}: stopping the study; finished trials are kept "
               "and the others wait for --resume (signal again to stop at once)",
               file=sys.stderr, flush=True)
+        if self._on_ray_lost is not None:
+            threading.Thread(target=self._watch, args=(signum,), daemon=True,
+                             name="imbtrain-ray-watchdog").start()
+
+    def _watch(self, signum: int) -> None:
+        while not self._done.wait(self.POLL_S):
+            if local_ray_gone():
+                self._on_ray_lost(signum)
+                return
 
     def _restore(self) -> None:
         for s, handler in self._old.items():
@@ -84,5 +112,6 @@ class StudySignals:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = self._env
 
     def __exit__(self, *exc) -> None:
+        self._done.set()
         if self._old:
             self._restore()

@@ -422,7 +422,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         check_data(spec, address)
     logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
     check_address(address)
-    with StudyLock(study):  # one driver per study folder (a second one stops here)
+    with StudyLock(study) as lock:  # one driver per study folder (a second one stops here)
         _check_study_dir(study, resume)
         meta = _read_study_file(study) if resume else None
         if resume:
@@ -437,7 +437,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         _STUDY_UIDS[name] = meta.get(STUDY_UID_KEY)
         from imbtrain.tune.interrupt import StudySignals
 
-        with StudySignals() as signals:
+        with StudySignals(on_ray_lost=lambda signum: _ray_lost(study, meta, signum,
+                                                               lock)) as signals:
             tuner.fit()
         if signals.signum is not None:
             _interrupted(study, meta, signals.signum)
@@ -472,6 +473,26 @@ def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
     tuner = make_tuner(spec, study, callbacks + ([logger] if logger else []), verbose,
                        MAX_FAILURES if max_failures is None else max_failures)
     return tuner, meta
+
+
+def _ray_lost(study: StudyDir, meta: dict, signum: int, lock: StudyLock) -> None:
+    """The signal also ended Ray's processes (SIGTERM to the process group of a local study):
+    Tune cannot stop on its own, so the interruption is recorded from what Tune last saved,
+    and the driver ends here, with the line and status of an interrupted study."""
+    from imbtrain.study.script import interrupted_line
+
+    status = 128 + signum
+    try:
+        _interrupted(study, meta, signum)
+    except StudyInterrupted as e:
+        print(interrupted_line(e), file=sys.stderr, flush=True)
+        status = e.status
+    except Exception as e:  # nothing saved yet: the study never got going
+        print(f"interrupted before Tune saved the study ({_first_line(e)}); run it again",
+              file=sys.stderr, flush=True)
+    finally:
+        lock.release()
+    os._exit(status)
 
 
 def _check_recorded_mlflow(meta: dict, name: str) -> None:
