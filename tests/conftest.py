@@ -33,4 +33,4 @@ def ray_session():
 
 
 # A moto S3 server (`s3`) and an MLflow server with its artifacts in it (`mlflow_s3`).
-from fixtures_s3 import mlflow_s3, s3  # noqa: E402,F401
+from tests.fixtures_s3 import mlflow_s3, s3  # noqa: E402,F401
