@@ -36,7 +36,9 @@ addressed by its id, and params / metrics go in with `log_batch`, one call per r
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import re
 import sys
 import time
 import urllib.error
@@ -391,14 +393,20 @@ def check_writable(uri: str, experiment_name: str) -> None:
     never stops a study, would then log nothing): the study's experiment is created or
     found, and its `imbtrain.checked_at` tag set to now."""
     client = MlflowClient(tracking_uri=uri)
+    # MLflow's database layer logs each failed statement with its traceback before raising.
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    level = db_log.level
+    db_log.setLevel(logging.CRITICAL)
     try:
         exp_id = _ensure_experiment(client, experiment_name, uri)
         client.set_experiment_tag(exp_id, TAG_CHECKED_AT, time.strftime("%Y-%m-%dT%H:%M:%S"))
     except Exception as e:  # sqlite "readonly database", a server's permission error
-        text = str(e).strip()
+        text = re.sub(r"^\([\w.]+\) ", "", str(e).strip())  # "(sqlite3.Error) " off
         first = text.splitlines()[0][:300] if text else type(e).__name__
         raise UserError(f"MLflow store {uri} cannot be written ({first}); make it writable "
                         "or pass another --mlflow-uri") from None
+    finally:
+        db_log.setLevel(level)
 
 
 # ================================================================ config and results
