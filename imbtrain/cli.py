@@ -345,7 +345,8 @@ def add_export(sub: argparse._SubParsersAction) -> None:
                                    "by the mean of the metric over seeds) as TrainConfig YAML "
                                    "for `imbtrain train --config`.")
     p.add_argument("results_dir", metavar="RESULTS_DIR",
-                   help="a finished study's folder, e.g. runs/batch_size")
+                   help="a finished study's folder, e.g. runs/batch_size, or its URI "
+                        "(s3://bucket/runs/batch_size)")
     p.add_argument("--metric", help="metric to rank by (default: the study's, val_bal_acc)")
     p.add_argument("--mode", choices=("max", "min"), help="default: the study's (max)")
     p.add_argument("--top", type=int, default=1, metavar="K",
@@ -356,12 +357,14 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from imbtrain.study.export import export, study_metric
+    from imbtrain.study.storage import StudyDir
 
-    metric, mode = study_metric(args.results_dir)
-    paths = export(args.results_dir, metric=args.metric or metric, top=args.top,
+    study = StudyDir.parse(args.results_dir, "RESULTS_DIR")  # a folder or a URI (s3://...)
+    metric, mode = study_metric(study)
+    paths = export(study, metric=args.metric or metric, top=args.top,
                    out=args.out, mode=args.mode or mode)
     for path in paths:
-        print(f"wrote {path}")
+        print(f"wrote {path if args.out else study.shown(path)}")
     print(f"train it with: imbtrain train --config {paths[0]}")
     return 0
 
@@ -377,7 +380,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
                                    "--kind: those the study recorded in analyses.yaml, else "
                                    "every kind its results can feed.")
     p.add_argument("results_dir", metavar="RESULTS_DIR", nargs="?",
-                   help="the study folder, <storage>/<name>")
+                   help="the study folder, <storage>/<name>, or its URI (s3://...)")
     p.add_argument("--kind", action="append", metavar="K",
                    help="an analysis kind (repeatable); --list shows them")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",

@@ -30,6 +30,8 @@ import yaml
 
 from imbtrain.errors import UserError
 from imbtrain.registry import ANALYSES
+from imbtrain.study.results import OPTUNA_FILE
+from imbtrain.study.storage import StudyDir, as_study_dir
 
 Analysis = Callable[..., list[Path]]
 
@@ -48,16 +50,20 @@ def analysis_options(kind: str) -> dict[str, Any]:
             or p.kind is p.POSITIONAL_OR_KEYWORD}
 
 
-def record_analyses(results_dir: str | Path, drawn: dict[str, dict[str, Any]]) -> Path:
-    """Write `analyses.yaml` ({kind: options}) into the study folder, so that
-    `imbtrain analyze RESULTS_DIR` re-draws those analyses with those options."""
+def record_analyses(results_dir: str | Path | StudyDir, drawn: dict[str, dict[str, Any]]) -> Path:
+    """Write `analyses.yaml` ({kind: options}) into the study folder (a path, a URI or a
+    `StudyDir`: its working copy, pushed), so that `imbtrain analyze RESULTS_DIR` re-draws
+    those analyses with those options."""
     unknown = sorted(set(drawn) - set(ANALYSES))
     if unknown:
         raise UserError(f"unknown analysis kind(s) {', '.join(unknown)}; kinds: "
                         f"{', '.join(sorted(ANALYSES))}")
-    path = Path(results_dir) / ANALYSES_FILE
+    study = as_study_dir(results_dir)
+    path = study.local / ANALYSES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({k: _plain(dict(v or {})) for k, v in drawn.items()},
                                    sort_keys=False))
+    study.push(path)
     return path
 
 
@@ -70,15 +76,11 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
 
 
-def read_tables(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_tables(results_dir: str | Path | StudyDir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """results.parquet and history.parquet (empty when absent) of a study folder."""
-    from imbtrain.study.results import HISTORY_FILE, read_results
+    from imbtrain.study.results import read_history, read_results
 
-    results = read_results(str(results_dir))
-    hist = Path(results_dir) / HISTORY_FILE
-    history = pd.read_parquet(hist) if hist.is_file() else pd.DataFrame(
-        columns=["trial_id", "trial_name", "epoch"])
-    return results, history
+    return read_results(results_dir), read_history(results_dir)
 
 
 def _options_for(kind: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +125,10 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
     that takes it), `kind.option`, or a kind mapped to a dict of its options. An analysis
     that needs the study folder itself (importance: optuna.db) takes it as `results_dir`.
     """
-    results_dir = Path(results_dir)
-    recorded = _recorded(results_dir)
+    study = as_study_dir(results_dir)
+    study.pull(OPTUNA_FILE)  # the importance analysis reads it from the working copy
+    results_dir = study.local
+    recorded = _recorded(study)
     options = dict(options or {})
     explicit = kinds is not None
     kinds = list(kinds) if explicit else (list(recorded) or sorted(ANALYSES))
@@ -133,7 +137,7 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
         raise UserError(f"unknown analysis kind(s) {', '.join(unknown)}; kinds: "
                         f"{', '.join(sorted(ANALYSES))}")
     _check_options(kinds, options)
-    results, history = read_tables(results_dir)
+    results, history = read_tables(study)
     out = Path(out_dir) if out_dir is not None else results_dir
     written: dict[str, list[Path]] = {}
     for kind in kinds:
@@ -148,7 +152,10 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
                 raise UserError(f"analysis {kind}: {e}") from e
             log(f"skipped {kind}: {e}")
             continue
-        log(f"{kind}: wrote {', '.join(p.name for p in written[kind])} in {out}")
+        if out_dir is None:  # into the study's storage (nothing to do for a local folder)
+            study.push(*written[kind])
+        log(f"{kind}: wrote {', '.join(p.name for p in written[kind])} in "
+            f"{study.uri if out_dir is None else out}")
     return written
 
 
@@ -160,11 +167,12 @@ def _check_required(kind: str, opts: dict[str, Any]) -> None:
                         f"{kind}.{missing[0]}=...)")
 
 
-def _recorded(results_dir: Path) -> dict[str, dict[str, Any]]:
-    path = results_dir / ANALYSES_FILE
-    if not path.is_file():
+def _recorded(study: StudyDir) -> dict[str, dict[str, Any]]:
+    path = study.pull(ANALYSES_FILE)[0]
+    if path is None or not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of analysis kind -> options")
+        raise UserError(f"{study.file(ANALYSES_FILE)}: expected a mapping of analysis kind "
+                        "-> options")
     return {str(k): dict(v or {}) for k, v in data.items()}

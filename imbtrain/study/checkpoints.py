@@ -7,7 +7,8 @@ loop's state as `STATE_FILE` (written by the trainable, `imbtrain.tune.trainable
 optimiser and the RNG states. The checkpoint of a trial's last result also holds its model
 folder, `MODEL_DIR` (`imbtrain.saved`: the final weights, after a method's final stage,
 the class names, the fitted tabular transform, the input normalisation), which
-`trial_model_folder` finds and `save_trial_model` copies out. Reading them needs no Ray.
+`trial_model_folder` finds and `save_trial_model` copies out. Reading them needs no Ray (a
+study in object storage: the checkpoint is downloaded into the study's working copy).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from imbtrain.errors import UserError
 from imbtrain.study.results import StudyResult
+from imbtrain.study.storage import as_study_dir
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
 MODEL_DIR = "model"  # the model folder in the checkpoint of a trial's last result
@@ -31,11 +33,12 @@ def trial_model(result: StudyResult, trial_id: str):
     from imbtrain.data import build_data
     from imbtrain.models import create_model, model_kwargs
 
-    found = sorted(result.path.glob(f"*_{trial_id}/checkpoint_*/{STATE_FILE}"))
+    study = result.storage or as_study_dir(result.path)
+    found = study.files(f"*_{trial_id}/checkpoint_*/{STATE_FILE}")
     if not found:
-        raise UserError(f"no checkpoint of trial {trial_id} in {result.path}")
+        raise UserError(f"no checkpoint of trial {trial_id} in {study.uri}")
     # weights_only: the trainable stores numpy's RNG state as a tensor (RELIABILITY.md)
-    state = torch.load(found[-1], map_location="cpu", weights_only=True)
+    state = torch.load(study.pull(found[-1])[0], map_location="cpu", weights_only=True)
     cfg = TrainConfig(**state["config"])
     data = build_data(cfg)
     model = create_model(cfg.model, data.input_shape, data.num_classes,
@@ -52,9 +55,18 @@ def trial_model_folder(result: StudyResult | Path, trial_id: str) -> Path | None
     the trial has none (stopped early by a scheduler, or a study of an older imbtrain)."""
     from imbtrain.saved.folder import MANIFEST_FILE
 
-    root = result.path if isinstance(result, StudyResult) else Path(result)
-    found = sorted(root.glob(f"*_{trial_id}/checkpoint_*/{MODEL_DIR}/{MANIFEST_FILE}"))
-    return found[-1].parent if found else None
+    study = _study_dir(result)
+    found = study.files(f"*_{trial_id}/checkpoint_*/{MODEL_DIR}/{MANIFEST_FILE}")
+    if not found:
+        return None
+    # a study in object storage: the folder is downloaded into the study's working copy
+    return study.pull(found[-1].rsplit("/", 1)[0])[0]
+
+
+def _study_dir(result: StudyResult | Path):
+    if isinstance(result, StudyResult):
+        return result.storage or as_study_dir(result.path)
+    return as_study_dir(result)
 
 
 def save_trial_model(result: StudyResult | Path, trial_id: str, out: Path) -> Path:
@@ -64,8 +76,7 @@ def save_trial_model(result: StudyResult | Path, trial_id: str, out: Path) -> Pa
 
     from imbtrain.saved.folder import MODEL_FILES
 
-    root = result.path if isinstance(result, StudyResult) else Path(result)
-    src = trial_model_folder(root, trial_id)
+    src = trial_model_folder(result, trial_id)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -75,7 +86,7 @@ def save_trial_model(result: StudyResult | Path, trial_id: str, out: Path) -> Pa
                 if (src / name).is_file():
                     shutil.copy2(src / name, tmp / name)
         else:
-            _rebuild_model_folder(root, trial_id, tmp)
+            _rebuild_model_folder(result, trial_id, tmp)
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     finally:
@@ -83,14 +94,15 @@ def save_trial_model(result: StudyResult | Path, trial_id: str, out: Path) -> Pa
     return out
 
 
-def _rebuild_model_folder(root: Path, trial_id: str, out: Path) -> None:
+def _rebuild_model_folder(root: StudyResult | Path, trial_id: str, out: Path) -> None:
     import torch
 
     from imbtrain.config import TrainConfig
     from imbtrain.saved import write_model_folder
 
-    result = StudyResult(root, None, None, None, "", "", None, None)
+    study = _study_dir(root)
+    result = StudyResult(study.local, None, None, None, "", "", None, None, storage=study)
     model, data = trial_model(result, trial_id)
-    found = sorted(root.glob(f"*_{trial_id}/checkpoint_*/{STATE_FILE}"))
-    state = torch.load(found[-1], map_location="cpu", weights_only=True)
+    found = study.files(f"*_{trial_id}/checkpoint_*/{STATE_FILE}")
+    state = torch.load(study.pull(found[-1])[0], map_location="cpu", weights_only=True)
     write_model_folder(out, model, TrainConfig(**state["config"]), data)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from imbtrain.errors import UserError
 from imbtrain.study.results import BEST_FILE, STUDY_FILE, read_results
+from imbtrain.study.storage import StudyDir, as_study_dir
 
 
 def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
@@ -66,35 +67,40 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def export(results_dir: str, metric: str | None = None, top: int = 1,
+def export(results_dir: str | Path | StudyDir, metric: str | None = None, top: int = 1,
            out: str | None = None, mode: str = "max") -> list[Path]:
-    """Write the best configs of the study in `results_dir`; returns the files written.
+    """Write the best configs of the study in `results_dir` (a folder, a URI or a
+    `StudyDir`); returns the files written (on this machine).
 
     `metric` defaults to the study's metric (recorded in study.yaml; else val_bal_acc).
-    `out` defaults to `<results_dir>/best.yaml`; with `top` > 1, `best_1.yaml`, ... beside it.
+    `out` (a file on this machine) defaults to `<results_dir>/best.yaml`, in the study's
+    storage (its working copy, pushed); with `top` > 1, `best_1.yaml`, ... beside it.
     """
     if top < 1:
         raise UserError(f"--top must be at least 1, got {top}")
-    results = read_results(results_dir)
+    study = as_study_dir(results_dir)
+    results = read_results(study)
     if metric is None:
-        metric, mode = study_metric(results_dir)
+        metric, mode = study_metric(study)
     configs = best_configs(results, metric, mode, top)
-    out_path = Path(out) if out else Path(results_dir) / BEST_FILE
+    out_path = Path(out) if out else study.local / BEST_FILE
     paths = [out_path] if top == 1 else [
         out_path.with_name(f"{out_path.stem}_{i}{out_path.suffix or '.yaml'}")
         for i in range(1, len(configs) + 1)]
     for cfg, path in zip(configs, paths, strict=False):
         path.parent.mkdir(parents=True, exist_ok=True)
         cfg.save(path)
+    if not out:
+        study.push(*paths)
     return paths
 
 
-def study_metric(results_dir: str) -> tuple[str, str]:
+def study_metric(results_dir: str | Path | StudyDir) -> tuple[str, str]:
     """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
     import yaml
 
-    path = Path(results_dir) / STUDY_FILE
-    if path.is_file():
+    path = as_study_dir(results_dir).pull(STUDY_FILE)[0]
+    if path is not None and path.is_file():
         meta = yaml.safe_load(path.read_text()) or {}
         return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
     return "val_bal_acc", "max"

@@ -33,8 +33,9 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster to join (e.g. auto on a cluster's head); "
                                      "default: Ray in this process with this machine's CPUs")
     p.add_argument("--storage", default=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE,
-                   help=f"folder the study is written to (default ${STORAGE_ENV}, else "
-                        f"{DEFAULT_STORAGE}); on a cluster a storage every node reaches")
+                   help=f"folder or URI the study is written to (default ${STORAGE_ENV}, "
+                        f"else {DEFAULT_STORAGE}): a path, s3://bucket/prefix, gs://..., any "
+                        "URI pyarrow opens; on a cluster a storage every node reaches")
     p.add_argument("--mlflow-uri", default=os.environ.get(MLFLOW_URI_ENV) or DEFAULT_MLFLOW_URI,
                    help=f"MLflow tracking URI (default ${MLFLOW_URI_ENV}, else "
                         f"{DEFAULT_MLFLOW_URI}; on a cluster http://host:port); 'none' turns "

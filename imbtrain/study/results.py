@@ -1,7 +1,7 @@
 """A study's result tables: their names, their schema, and reading and writing them with
 pyarrow. Ray-free: the tables are collected from a Ray experiment directory by
 `imbtrain.tune.collect`, and read back here by analyses and export on any machine, with or
-without Ray. Files under `<storage>/<name>/`:
+without Ray. Files under `<storage>/<name>/` (a folder or a URI, `imbtrain.study.storage`):
 
 `results.parquet`, one row a trial:
 
@@ -52,10 +52,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imbtrain.study.storage import StudyDir, as_study_dir, is_uri
+
 RESULTS_FILE = "results.parquet"
 HISTORY_FILE = "history.parquet"
 BEST_FILE = "best.yaml"
 STUDY_FILE = "study.yaml"  # what was asked: the spec, the metric, the options
+OPTUNA_FILE = "optuna.db"  # an Optuna searcher's study (sqlite), read by the importance analysis
 # Keys Tune adds to every result: bookkeeping, not metrics.
 TUNE_KEYS = {
     "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore",
@@ -131,38 +134,45 @@ def results_schema(df: pd.DataFrame) -> pa.Schema:
     return pa.schema([(c, fixed.get(c, pa.float64())) for c in df.columns])
 
 
-def write_tables(tables: StudyTables, exp_dir: str) -> None:
-    """results.parquet and history.parquet into `exp_dir` (pyarrow, schema above)."""
+def write_tables(tables: StudyTables, exp_dir: str | Path | StudyDir) -> None:
+    """results.parquet and history.parquet into the study folder `exp_dir` (a path, a URI
+    or a `StudyDir`; pyarrow, schema above): written in its working copy, then pushed."""
+    study = as_study_dir(exp_dir)
+    study.local.mkdir(parents=True, exist_ok=True)
     res = pa.Table.from_pandas(tables.results, schema=results_schema(tables.results),
                                preserve_index=False)
-    pq.write_table(res, f"{exp_dir}/{RESULTS_FILE}")
+    pq.write_table(res, study.local / RESULTS_FILE)
     hist = tables.history
     schema = pa.schema([(c, pa.string() if c in ("trial_id", "trial_name") else
                          pa.int64() if c == "epoch" else pa.float64()) for c in hist.columns])
     pq.write_table(pa.Table.from_pandas(hist, schema=schema, preserve_index=False),
-                   f"{exp_dir}/{HISTORY_FILE}")
+                   study.local / HISTORY_FILE)
+    study.push(RESULTS_FILE, HISTORY_FILE)
 
 
-def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """results.parquet of a finished study as a DataFrame."""
+def read_results(results_dir: str | Path | StudyDir) -> pd.DataFrame:
+    """results.parquet of a finished study (a folder, a URI or a `StudyDir`)."""
     from imbtrain.errors import UserError
 
-    path = Path(results_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise UserError(f"{results_dir}: no {RESULTS_FILE}; expected the folder of a finished "
+    study = as_study_dir(results_dir)
+    path = study.pull(RESULTS_FILE)[0]
+    if path is None or not path.is_file():
+        shown = study.uri if isinstance(results_dir, StudyDir) or is_uri(results_dir) \
+            else results_dir
+        raise UserError(f"{shown}: no {RESULTS_FILE}; expected the folder of a finished "
                         "study, <storage>/<name> (e.g. runs/batch_size)")
     return pq.read_table(path).to_pandas()
 
 
-def read_history(results_dir: str | Path) -> pd.DataFrame:
+def read_history(results_dir: str | Path | StudyDir) -> pd.DataFrame:
     """history.parquet of a study folder (an empty table when it has none)."""
-    path = Path(results_dir) / HISTORY_FILE
-    if path.is_file():
+    path = as_study_dir(results_dir).pull(HISTORY_FILE)[0]
+    if path is not None and path.is_file():
         return pq.read_table(path).to_pandas()
     return pd.DataFrame(columns=["trial_id", "trial_name", "epoch"])
 
 
-def read_tables(results_dir: str | Path) -> StudyTables:
+def read_tables(results_dir: str | Path | StudyDir) -> StudyTables:
     """Both tables of a finished study folder."""
     return StudyTables(read_results(results_dir), read_history(results_dir))
 
@@ -180,3 +190,9 @@ class StudyResult:
     mlflow_uri: str | None
     mlflow_parent_run_id: str | None
     mlflow_study_uid: str | None = None  # the parent run's imbtrain.study_uid tag
+    storage: StudyDir | None = None  # where the study lives (`path` is its working copy)
+
+    @property
+    def location(self) -> str:
+        """Where the study's files are: its folder or its URI."""
+        return self.storage.uri if self.storage is not None else str(self.path)

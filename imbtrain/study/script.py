@@ -32,17 +32,19 @@ line passes), anything with its `run_study`, `log_artifacts` and `run_prerequisi
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from imbtrain.errors import UserError
+from imbtrain.errors import StudyInterrupted, UserError
 from imbtrain.study.options import add_script_options, study_kwargs
 from imbtrain.study.prerequisites import Job
 from imbtrain.study.results import BEST_FILE, StudyResult
 from imbtrain.study.space import StudySpec, load_space
+from imbtrain.study.storage import StudyDir, as_study_dir
 
 FINDINGS_FILE = "findings.md"  # the study's paragraph and headline table
 
@@ -180,13 +182,39 @@ class StudyScript(Study):
             outcome = self.analyse(result, args)
             if self.findings_file:
                 outcome.files.append(write_findings(outcome, result.path))
+            study_storage(result).push(*outcome.files)  # the storage holds them, not the cache
             backend.log_artifacts(result.mlflow_uri, result.path.name, outcome.files,
                                   result.mlflow_study_uid)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        report(outcome, result.path)
+        except StudyInterrupted as e:
+            print(interrupted_line(e), file=sys.stderr, flush=True)
+            return e.status
+        report(outcome, result.location)
         return print_summary(result)
+
+
+def study_storage(result: StudyResult) -> StudyDir:
+    """Where the study's files go: its storage (its working copy is `result.path`)."""
+    return result.storage or as_study_dir(result.path)
+
+
+def resume_command(argv: list[str] | None = None) -> str:
+    """The command line that ran this process, with `--resume` (what finishes a study that
+    was interrupted): `imbtrain ...` for the console script and `python -m imbtrain.cli`,
+    `python <script> ...` for a study script."""
+    argv = list(sys.argv if argv is None else argv)
+    prog = Path(argv[0]).name if argv else "imbtrain"
+    head = ["imbtrain"] if prog in ("imbtrain", "cli.py", "__main__.py", "-c", "") else [
+        "python", argv[0]]
+    return shlex.join([*head, *(a for a in argv[1:] if a != "--resume"), "--resume"])
+
+
+def interrupted_line(e: StudyInterrupted) -> str:
+    """What an interrupted study says last: how many trials finished, and how to finish."""
+    return (f"interrupted: {e.finished}/{e.total} trials finished; `{resume_command()}` "
+            f"finishes it (the study is in {e.location})")
 
 
 def write_findings(outcome: Outcome, path: Path) -> Path:
@@ -196,8 +224,8 @@ def write_findings(outcome: Outcome, path: Path) -> Path:
     return out
 
 
-def report(outcome: Outcome, path: Path) -> None:
-    """The headline table, the finding and the files written."""
+def report(outcome: Outcome, path: Path | str) -> None:
+    """The headline table, the finding and the files written (`path`: where they are)."""
     print()
     print(outcome.table)
     print(outcome.finding)
@@ -210,7 +238,8 @@ def print_summary(result: StudyResult) -> int:
     diverged trial is a result of its settings (listed, status DIVERGED), not a failure."""
     res = result.results
     ok = int((res["status"] == "TERMINATED").sum()) if len(res) else 0
-    print(f"study {result.path.name}: {ok}/{len(res)} trials finished; files in {result.path}")
+    print(f"study {result.path.name}: {ok}/{len(res)} trials finished; files in "
+          f"{result.location}")
     failed = res[res["status"] == "ERROR"] if len(res) else res
     if result.best is not None:
         knobs = {k: v for k, v in result.best.to_dict().items() if k != "seed"
@@ -219,7 +248,7 @@ def print_summary(result: StudyResult) -> int:
         variant = _variant_of(res, result.best)
         what = f"variant {variant} ({what})" if variant else what
         print(f"best configuration by mean {result.metric} over seeds: {what} -> "
-              f"{result.path}/{BEST_FILE}")
+              f"{result.location}/{BEST_FILE}")
     if result.mlflow_parent_run_id:  # the study's URI is absolute already (run_study)
         uri = result.mlflow_uri
         if uri.startswith(("http://", "https://")):  # a server: its UI is at its own URL
@@ -264,7 +293,8 @@ def draw(result: StudyResult, analyses: dict[str, dict[str, Any]]) -> list[Path]
             kind) and "results_dir" not in options else {}
         files += ANALYSES[kind](result.results, result.history, result.path, **options,
                                 **extra)
-    record_analyses(result.path, analyses)
+    record_analyses(study_storage(result), analyses)
+    study_storage(result).push(*files)
     return files
 
 

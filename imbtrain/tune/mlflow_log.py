@@ -46,7 +46,9 @@ addressed by its id, and params / metrics go in with `log_batch`, one call per r
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import re
 import sys
 import time
 import urllib.error
@@ -79,6 +81,7 @@ TAG_LAST_STEP = "imbtrain.last_step"    # last epoch logged, so a resume never r
 TAG_TRIALS_FINISHED = "imbtrain.trials_finished"  # on the parent, at the end of the study
 TAG_TRIALS_FAILED = "imbtrain.trials_failed"
 TAG_VARIANT = "imbtrain.variant"        # a trial's variant, in studies with `variants`
+TAG_CHECKED_AT = "imbtrain.checked_at"  # on the experiment: when a study last wrote to it
 PARENT_TAG = "mlflow.parentRunId"       # MLflow's own nesting tag (the UI's tree)
 # Config keys copied to tags `imbtrain.<key>` so runs can be filtered without params.
 CONFIG_TAG_KEYS = ("dataset", "train_ratio", "seed", "method")
@@ -397,6 +400,27 @@ def trial_classes(trial) -> tuple[list[str] | None, list[int] | None]:
         return None, None
 
 
+def mark_interrupted(tracking_uri: str, study_name: str, uid: str | None,
+                     finished: Iterable[str], failed: int = 0) -> None:
+    """After an interrupted study (SIGINT/SIGTERM): its parent run and every trial run but
+    those of the `finished` trial ids KILLED, `trials_finished` the finished ones; nothing
+    may look finished that is not. `--resume` sets them RUNNING again."""
+    client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
+    parent = _find_parent(client, study_name, _all_experiment_ids(client), uid=uid)
+    if parent is None:
+        return
+    finished = set(finished)
+    runs = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+                              run_view_type=ViewType.ACTIVE_ONLY)
+    for run in runs:
+        if run.data.tags.get(TAG_TRIAL_ID) not in finished and run.info.status != "KILLED":
+            client.set_terminated(run.info.run_id, status="KILLED")
+    client.log_batch(parent.info.run_id, tags=[RunTag(TAG_TRIALS_FINISHED, str(len(finished))),
+                                               RunTag(TAG_TRIALS_FAILED, str(failed))])
+    client.set_terminated(parent.info.run_id, status="KILLED")
+
+
 # ================================================================ URIs and connectivity
 
 
@@ -435,6 +459,28 @@ def check_tracking_uri(uri: str) -> None:
     except Exception as e:  # sqlalchemy / sqlite errors: one line, not a traceback
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open MLflow store {uri}: {first}") from None
+
+
+def check_writable(uri: str, experiment_name: str) -> None:
+    """One-line `UserError` unless the store takes a write, before Ray starts (a read-only
+    sqlite file or folder answers every read and fails every write, and the logger, which
+    never stops a study, would then log nothing): the study's experiment is created or
+    found, and its `imbtrain.checked_at` tag set to now."""
+    client = MlflowClient(tracking_uri=uri)
+    # MLflow's database layer logs each failed statement with its traceback before raising.
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    level = db_log.level
+    db_log.setLevel(logging.CRITICAL)
+    try:
+        exp_id = _ensure_experiment(client, experiment_name, uri)
+        client.set_experiment_tag(exp_id, TAG_CHECKED_AT, time.strftime("%Y-%m-%dT%H:%M:%S"))
+    except Exception as e:  # sqlite "readonly database", a server's permission error
+        text = re.sub(r"^\([\w.]+\) ", "", str(e).strip())  # "(sqlite3.Error) " off
+        first = text.splitlines()[0][:300] if text else type(e).__name__
+        raise UserError(f"MLflow store {uri} cannot be written ({first}); make it writable "
+                        "or pass another --mlflow-uri") from None
+    finally:
+        db_log.setLevel(level)
 
 
 # ================================================================ config and results
@@ -530,6 +576,7 @@ __all__ = [
     "CONFIG_TAG_KEYS", "PARENT_TAG", "TAG_LAST_STEP", "TAG_RUN_KIND", "TAG_STUDY",
     "TAG_STUDY_UID",
     "TAG_TRIAL_ID", "TAG_TRIAL_NAME", "TAG_TRIALS_FAILED", "TAG_TRIALS_FINISHED",
-    "StudyMLflowLogger", "check_tracking_uri", "flatten_params", "log_study_artifacts",
-    "log_study_summary", "normalize_tracking_uri", "parent_run_id",
+    "StudyMLflowLogger", "check_tracking_uri", "check_writable", "flatten_params",
+    "log_study_artifacts", "log_study_summary", "mark_interrupted", "normalize_tracking_uri",
+    "parent_run_id",
 ]

@@ -33,19 +33,23 @@ import pandas as pd
 import yaml
 
 from imbtrain.config import TrainConfig
-from imbtrain.errors import UserError
+from imbtrain.errors import StudyInterrupted, UserError
 from imbtrain.study.export import best_configs, best_trial_per_ratio
+from imbtrain.study.lock import StudyLock
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
+from imbtrain.study.paths import absolute_paths, study_files
 from imbtrain.study.results import (
     BEST_FILE,
     HISTORY_FILE,
+    OPTUNA_FILE,
     RESULTS_FILE,
     STUDY_FILE,
     StudyResult,
     write_tables,
 )
 from imbtrain.study.space import StudySpec, load_space, trial_label
-from imbtrain.tune.collect import collect
+from imbtrain.study.storage import StudyDir, as_study_dir
+from imbtrain.tune.collect import collect, experiment_started, finished_trials
 from imbtrain.tune.translate import param_space
 from imbtrain.version import provenance, provenance_tags
 
@@ -53,7 +57,8 @@ __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult
            "log_artifacts", "run_study"]
 
 STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLflow parent run
-OPTUNA_FILE = "optuna.db"
+TUNER_FILE = "tuner.pkl"  # Tune's pickled Tuner: a study folder was set up
+ADDRESS_TIMEOUT_S = 5.0  # a cluster address that does not answer in this long is refused
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
 
 
@@ -72,11 +77,37 @@ def init_ray(address: str | None) -> None:
     if not address or is_loopback_address(address):
         bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
     if address:
-        ray.init(address=address, log_to_driver=True)
+        check_address(address)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except ConnectionError as e:  # "auto" with no cluster on this machine
+            raise UserError(f"--address {address}: no Ray cluster to join ({_first_line(e)}); "
+                            "start one (ray start --head, imbtrain cluster-local start) or "
+                            "leave --address out to run on this machine") from None
     else:
         # "local", not None: None would join any cluster `ray start` left on this machine.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                  log_to_driver=True)
+
+
+def check_address(address: str | None) -> None:
+    """Fail within seconds, not after Ray's minutes of retries, when `host:port` (or
+    `ray://host:port`) of `--address` does not answer; `auto` is Ray's to find."""
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--address {address}: expected host:port of a Ray cluster's head "
+                        "(e.g. 127.0.0.1:6379), ray://host:port, or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), ADDRESS_TIMEOUT_S).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UserError(f"--address {address}: no Ray cluster answers there ({reason}); "
+                        "start one (ray start --head) or check the address") from None
 
 
 def check_resources(spec: StudySpec, address: str | None) -> None:
@@ -170,7 +201,8 @@ def make_searcher(spec: StudySpec, exp_dir: Path):
     """Grid: Tune's BasicVariantGenerator, seeded, so `choice` and `uniform` knobs draw the
     same values in every run of the study (capped at max_concurrent trials at once, as
     Tune's default one is); optuna: a seeded OptunaSearch whose study lives in
-    `<exp_dir>/optuna.db`, so `optuna.importance` can read it afterwards."""
+    `<exp_dir>/optuna.db` (the study's working copy: a study in object storage pushes it
+    there), so `optuna.importance` can read it afterwards."""
     if spec.searcher != "optuna":
         from ray.tune.search import BasicVariantGenerator
 
@@ -194,15 +226,18 @@ def make_scheduler(spec: StudySpec):
                          reduction_factor=spec.reduction_factor)
 
 
-def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
+def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbose: int,
                max_failures: int = MAX_FAILURES):
-    """A `tune.Tuner` of the study; a trial that fails is restarted from its last checkpoint
-    up to `max_failures` times (then recorded as ERROR)."""
+    """A `tune.Tuner` of the study in `exp_dir` (Tune writes its checkpoints and state to
+    that folder's storage: a local folder, S3, ...); a trial that fails is restarted from
+    its last checkpoint up to `max_failures` times (then recorded as ERROR)."""
     from ray import tune
 
+    from imbtrain.tune.interrupt import StopOnSignal
     from imbtrain.tune.trainable import make_trainable
 
-    searcher = make_searcher(spec, exp_dir)
+    study = as_study_dir(exp_dir)
+    searcher = make_searcher(spec, study.local)
     grid = spec.searcher != "optuna"  # the grid's generator caps concurrency itself
     tune_config = tune.TuneConfig(
         metric=spec.metric, mode=spec.mode, search_alg=searcher,
@@ -210,18 +245,19 @@ def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
         max_concurrent_trials=None if grid else spec.max_concurrent, reuse_actors=True,
         trial_name_creator=TrialNamer(with_id=False, variant_table=spec.variant_table()),
         trial_dirname_creator=TrialNamer(with_id=True, variant_table=spec.variant_table()))
+    storage_path, storage_fs = study.tune_storage()
     run_config = tune.RunConfig(
-        name=exp_dir.name, storage_path=str(exp_dir.parent),
+        name=study.name, storage_path=storage_path, storage_filesystem=storage_fs,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=callbacks, verbose=verbose)
+        callbacks=[*callbacks, StopOnSignal()], verbose=verbose)
     return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                     spec.trial_metrics, spec.metric),
+                                     spec.trial_metrics, spec.metric, study),
                       param_space=param_space(spec), tune_config=tune_config,
                       run_config=run_config)
 
 
-def restore_tuner(spec: StudySpec, exp_dir: Path):
+def restore_tuner(spec: StudySpec, exp_dir: Path | StudyDir):
     """`Tuner.restore`: finished trials stay, unfinished and errored ones resume from their
     last checkpoints. The callbacks come back from tuner.pkl (the MLflow logger finds its
     parent run again by its tags). tuner.pkl is a pickle, so this runs only on the study
@@ -230,44 +266,53 @@ def restore_tuner(spec: StudySpec, exp_dir: Path):
 
     from imbtrain.tune.trainable import make_trainable
 
-    return tune.Tuner.restore(str(exp_dir),
+    study = as_study_dir(exp_dir)
+    return tune.Tuner.restore(str(study.local) if study.is_local else study.path,
                               make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                             spec.trial_metrics, spec.metric),
-                              resume_unfinished=True, resume_errored=True)
+                                             spec.trial_metrics, spec.metric, study),
+                              resume_unfinished=True, resume_errored=True,
+                              storage_filesystem=None if study.is_local else study.fs)
 
 
 # ---------------------------------------------------------------------------------------
 # The study
 # ---------------------------------------------------------------------------------------
 
-def study_dir(storage: str, name: str) -> Path:
-    """`<storage>/<name>`, absolute (Ray wants an absolute storage path)."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise UserError(f"--name {name!r}: a study name is one folder name under --storage "
-                        "(no '/', not '.' or '..')")
-    if "://" in str(storage):
-        raise UserError(f"--storage {storage}: this version writes studies to a local or "
-                        "shared (mounted) folder; mount the bucket and pass its path")
-    return Path(storage).expanduser().resolve() / name
+def study_dir(storage: str, name: str) -> StudyDir:
+    """`<storage>/<name>`: a local folder (made absolute against this process's working
+    directory: Ray wants an absolute storage path) or a folder under a URI."""
+    return StudyDir.under(storage, name)
 
 
-def _check_study_dir(exp_dir: Path, resume: bool) -> None:
-    exists = (exp_dir / "tuner.pkl").is_file()
-    if resume and not exists:
-        raise UserError(f"--resume: no study to resume in {exp_dir} (no tuner.pkl); "
+def _check_study_dir(study: StudyDir, resume: bool) -> None:
+    """A new study needs an empty folder; `--resume` one in which Tune ran the study (its
+    tuner.pkl and its experiment state), never one it only set up: Tune would start that
+    experiment again with no trials of its own (RELIABILITY.md)."""
+    has_tuner = study.is_file(TUNER_FILE)
+    if resume and not has_tuner:
+        raise UserError(f"--resume: no study to resume in {study.uri} (no {TUNER_FILE}); "
                         "run it without --resume first")
-    if not resume and exp_dir.exists() and any(exp_dir.iterdir()):
-        raise UserError(f"{exp_dir} already holds a study; add --resume to continue it, or "
-                        "choose another --name or --storage")
+    started = has_tuner and experiment_started(study)
+    if resume and not started:
+        raise UserError(f"--resume: the study in {study.uri} never started (Tune wrote no "
+                        "experiment state there); remove that folder and run the study "
+                        "again without --resume")
+    if not resume and study.exists() and study.names():
+        if has_tuner and not started:
+            raise UserError(f"{study.uri} holds a study that never started (no experiment "
+                            "state); remove that folder and run again, or choose another "
+                            "--name or --storage")
+        raise UserError(f"{study.uri} already holds a study; add --resume to continue it, "
+                        "or choose another --name or --storage")
 
 
-def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
+def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str | None,
                       uid: str | None = None) -> dict:
     """study.yaml: the spec and options the study started with (read on --resume), the
     resolved config of its base, what ran it (imbtrain's version, the git commit) and the
     uid that finds its MLflow parent run (`uid`, None without MLflow)."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"name": exp_dir.name, "space": str(spec.path), "smoke": spec.is_smoke,
+    study = as_study_dir(exp_dir)
+    meta = {"name": study.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
             "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
@@ -279,16 +324,19 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
         meta["trial_metrics"] = list(spec.trial_metrics)
     meta["config"] = TrainConfig(**spec.base).to_dict()  # every trial's, before its knobs
     meta.update(provenance())
-    (exp_dir / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    study.local.mkdir(parents=True, exist_ok=True)
+    (study.local / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    study.push(STUDY_FILE)
     return meta
 
 
-def _read_study_file(exp_dir: Path) -> dict:
-    path = exp_dir / STUDY_FILE
-    meta = yaml.safe_load(path.read_text()) if path.is_file() else None
+def _read_study_file(exp_dir: Path | StudyDir) -> dict:
+    study = as_study_dir(exp_dir)
+    path = study.pull(STUDY_FILE)[0]
+    meta = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else None
     if not isinstance(meta, dict) or "metric" not in meta:
-        raise UserError(f"{path} is missing or damaged; it records the study's metric and "
-                        "MLflow store, which --resume needs")
+        raise UserError(f"{study.file(STUDY_FILE)} is missing or damaged; it records the "
+                        "study's metric and MLflow store, which --resume needs")
     return meta
 
 
@@ -321,12 +369,14 @@ def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
     if not mlflow_uri:
         return None
     from imbtrain.tune.mlflow_curate import space_params
-    from imbtrain.tune.mlflow_log import StudyMLflowLogger
+    from imbtrain.tune.mlflow_log import StudyMLflowLogger, check_writable
 
     tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
             "imbtrain.metric": spec.metric, **provenance_tags()}
-    return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False,
-                             knobs=tuple(spec.knobs), params=space_params(spec))
+    logger = StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False,
+                               knobs=tuple(spec.knobs), params=space_params(spec))
+    check_writable(logger.tracking_uri, logger.experiment_name)
+    return logger
 
 
 def run_study(spec: StudySpec | str | Path, name: str | None = None,
@@ -354,6 +404,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         spec = replace(spec, max_concurrent=max_concurrent)
     if gpus_per_trial is not None:
         spec = replace(spec, gpus_per_trial=float(gpus_per_trial))
+    spec = absolute_paths(spec)  # trials run in folders of their own, on any node
     name = name or (f"{spec.name}_smoke" if spec.is_smoke else spec.name)
     if mlflow_uri:  # absolute, so a resume from another folder finds the same store
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
@@ -366,44 +417,127 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     from imbtrain.tune.trainable import FAULT_ENV, parse_fault
 
     parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
-    exp_dir = study_dir(storage, name)
-    _check_study_dir(exp_dir, resume)
+    study = study_dir(storage, name)
     if not resume:
         check_data(spec, address)
     logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
+    check_address(address)
+    with StudyLock(study) as lock:  # one driver per study folder (a second one stops here)
+        _check_study_dir(study, resume)
+        meta = _read_study_file(study) if resume else None
+        if resume:
+            _check_recorded_mlflow(meta, name)
+        try:
+            tuner, meta = _prepare(spec, study, meta, logger, address, mlflow_uri,
+                                   max_concurrent, gpus_per_trial, max_failures, verbose)
+        except BaseException:
+            if not resume:  # a study that never started leaves no folder behind
+                study.remove()
+            raise
+        _STUDY_UIDS[name] = meta.get(STUDY_UID_KEY)
+        from imbtrain.tune.interrupt import StudySignals
+
+        with StudySignals(on_ray_lost=lambda signum: _ray_lost(study, meta, signum,
+                                                               lock)) as signals:
+            tuner.fit()
+        if signals.signum is not None:
+            _interrupted(study, meta, signals.signum)
+        return finish_study(study, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
+                            meta.get(STUDY_UID_KEY), register=register)
+
+
+def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
+             address: str | None, mlflow_uri: str | None, max_concurrent: int | None,
+             gpus_per_trial: float | None, max_failures: int | None, verbose: int):
+    """Ray up, every node checked, then the tuner: a new one (study.yaml written first) or
+    the study's own restored (`meta`: its study.yaml)."""
     init_ray(address)
     check_resources(spec, address)
-    if resume:
-        print(f"resuming study {name} in {exp_dir}", flush=True)
-        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial, max_failures)
-        meta = _read_study_file(exp_dir)  # what the study started with, not today's file
-        tuner = restore_tuner(replace(spec, metric=meta["metric"]), exp_dir)
-    else:
-        meta = _write_study_file(spec, exp_dir, mlflow_uri, logger.uid if logger else None)
-        print(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
-              f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
-              f"writing to {exp_dir}", flush=True)
-        callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode,
-                                        spec.epochs)]
-        tuner = make_tuner(spec, exp_dir, callbacks + ([logger] if logger else []), verbose,
-                           MAX_FAILURES if max_failures is None else max_failures)
+    from imbtrain.tune.preflight import preflight
+
+    preflight(study, study_files(spec), address)
     # Checkpoints of short epochs force frequent experiment snapshots, which is what a
     # --resume after a crash needs; Ray warns about it each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    _STUDY_UIDS[name] = meta.get(STUDY_UID_KEY)
-    tuner.fit()
-    return finish_study(exp_dir, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
-                        meta.get(STUDY_UID_KEY), register=register)
+    if meta is not None:
+        print(f"resuming study {study.name} in {study.uri}", flush=True)
+        _note_kept_settings(study, mlflow_uri, max_concurrent, gpus_per_trial, max_failures)
+        study.pull(OPTUNA_FILE)  # the searcher's study, at the path its state names
+        return restore_tuner(replace(spec, metric=meta["metric"]), study), meta
+    study.clear_working_copy()  # a cache of an earlier study of this URI is not this one
+    meta = _write_study_file(spec, study, mlflow_uri, logger.uid if logger else None)
+    print(f"study {study.name}: {spec.num_trials()} trials, {spec.searcher} search, "
+          f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
+          f"writing to {study.uri}", flush=True)
+    callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode, spec.epochs)]
+    tuner = make_tuner(spec, study, callbacks + ([logger] if logger else []), verbose,
+                       MAX_FAILURES if max_failures is None else max_failures)
+    return tuner, meta
 
 
-def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
+def _ray_lost(study: StudyDir, meta: dict, signum: int, lock: StudyLock) -> None:
+    """The signal also ended Ray's processes (SIGTERM to the process group of a local study):
+    Tune cannot stop on its own, so the interruption is recorded from what Tune last saved,
+    and the driver ends here, with the line and status of an interrupted study."""
+    from imbtrain.study.script import interrupted_line
+
+    status = 128 + signum
+    try:
+        _interrupted(study, meta, signum)
+    except StudyInterrupted as e:
+        print(interrupted_line(e), file=sys.stderr, flush=True)
+        status = e.status
+    except Exception as e:  # nothing saved yet: the study never got going
+        print(f"interrupted before Tune saved the study ({_first_line(e)}); run it again",
+              file=sys.stderr, flush=True)
+    finally:
+        lock.release()
+    os._exit(status)
+
+
+def _check_recorded_mlflow(meta: dict, name: str) -> None:
+    """A resumed study logs to the store it started with: reachable and writable now,
+    before Ray starts."""
+    uri = meta.get("mlflow_uri")
+    if uri:
+        from imbtrain.tune.mlflow_log import check_tracking_uri, check_writable
+
+        check_tracking_uri(uri)
+        check_writable(uri, name)
+
+
+def _interrupted(study: StudyDir, meta: dict, signum: int) -> None:
+    """After SIGINT/SIGTERM: the study as Tune saved it (finished trials kept, the others
+    waiting), MLflow told the same, no tables and no best.yaml; `StudyInterrupted`."""
+    _push_searcher(study)
+    done, failed = finished_trials(study)
+    uri = meta.get("mlflow_uri")
+    if uri and meta.get(STUDY_UID_KEY):
+        from imbtrain.tune.mlflow_log import mark_interrupted
+
+        try:
+            mark_interrupted(uri, study.name, meta[STUDY_UID_KEY], done, failed)
+        except Exception as e:  # MLflow is a copy; the study folder is the record
+            print(f"warning: MLflow: could not mark the interrupted runs ({_first_line(e)})",
+                  file=sys.stderr, flush=True)
+    total = max(int(meta.get("num_trials") or 0), len(done))
+    raise StudyInterrupted(signum, len(done), total, study.uri)
+
+
+def _push_searcher(study: StudyDir) -> None:
+    """optuna.db (an Optuna searcher's study, kept in the working copy) to the storage."""
+    if (study.local / OPTUNA_FILE).is_file():
+        study.push(OPTUNA_FILE)
+
+
+def _note_kept_settings(study: StudyDir, mlflow_uri: str | None, max_concurrent: int | None,
                         gpus_per_trial: float | None, max_failures: int | None = None) -> None:
     """A resumed study keeps the settings it started with (Tune restores them from
     tuner.pkl); say so when the command line asks for others."""
     ignored = [f for f, v in (("--max-concurrent", max_concurrent),
                               ("--gpus-per-trial", gpus_per_trial),
                               ("--max-failures", max_failures)) if v is not None]
-    recorded = _read_study_file(exp_dir).get("mlflow_uri")
+    recorded = _read_study_file(study).get("mlflow_uri")
     if mlflow_uri and recorded and _same_uri(mlflow_uri, recorded) is False:
         ignored.append(f"--mlflow-uri (it keeps logging to {recorded})")
     if ignored:
@@ -420,31 +554,36 @@ def _same_uri(a: str, b: str) -> bool:
         return False
 
 
-def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str,
+def finish_study(exp_dir: Path | StudyDir, mlflow_uri: str | None, metric: str, mode: str,
                  uid: str | None = None, register: str | None = None) -> StudyResult:
     """Write results.parquet, history.parquet, best.yaml and the best model of each train
-    ratio; log them, the best metric of each ratio and the models to the parent run (the one
-    tagged with the study's `uid`), registering the models as `register` when given."""
-    tables = collect(str(exp_dir), metric, mode)
-    write_tables(tables, str(exp_dir))
+    ratio into the study's storage; log them, the best metric of each ratio and the models
+    to the parent run (the one tagged with the study's `uid`), registering the models as
+    `register` when given."""
+    study = as_study_dir(exp_dir)
+    tables = collect(study, metric, mode)
+    write_tables(tables, study)
+    _push_searcher(study)
     best = None
     ok = tables.results[tables.results["status"] == "TERMINATED"] if len(tables.results) else []
     if len(ok) and metric in tables.results:
         best = best_configs(tables.results, metric, mode)[0]
-        best.save(exp_dir / BEST_FILE)
-    files = [exp_dir / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
-    parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()], uid)
-    models = save_best_models(exp_dir, tables.results, metric, mode)
+        best.save(study.local / BEST_FILE)
+        study.push(BEST_FILE)
+    study.pull(STUDY_FILE)
+    files = [study.local / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
+    parent = log_artifacts(mlflow_uri, study.name, [f for f in files if f.is_file()], uid)
+    models = save_best_models(study, tables.results, metric, mode)
     if parent:
-        log_best_models(mlflow_uri, exp_dir.name, uid, parent, models, metric, register)
+        log_best_models(mlflow_uri, study.name, uid, parent, models, metric, register)
     status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
     failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
-    print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed"
+    print(f"wrote {study.file(RESULTS_FILE)} ({len(tables.results)} trials, {failed} failed"
           + (f", {diverged} diverged" if diverged else "") + "), "
           f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
           + (f", {BEST_FILE}" if best is not None else ""), flush=True)
-    return StudyResult(exp_dir, tables.results, tables.history, best, metric, mode,
-                       mlflow_uri, parent, uid)
+    return StudyResult(study.local, tables.results, tables.history, best, metric, mode,
+                       mlflow_uri, parent, uid, storage=study)
 
 
 MODELS_DIR = "models"  # <study>/models/r<ratio>/: the best trial's model folder of each ratio
@@ -454,28 +593,32 @@ def _ratio(r: float) -> str:
     return f"r{r:g}"
 
 
-def save_best_models(exp_dir: Path, results: pd.DataFrame, metric: str,
+def save_best_models(exp_dir: Path | StudyDir, results: pd.DataFrame, metric: str,
                      mode: str) -> list[tuple[dict, Path]]:
     """The model folder of each train ratio's best trial (`best_trial_per_ratio`) copied to
-    `<study>/models/r<ratio>/`: [(its row, its folder)]. A model that cannot be saved costs
-    a warning line, never the study."""
+    `<study>/models/r<ratio>/` (in the study's storage too): [(its row, its local folder)].
+    A model that cannot be saved costs a warning line, never the study."""
     from imbtrain.study.checkpoints import save_trial_model
 
     if not len(results) or metric not in results or "config/train_ratio" not in results:
         return []
+    study = as_study_dir(exp_dir)
     saved = []
     for row in best_trial_per_ratio(results, metric, mode).to_dict("records"):
-        out = exp_dir / MODELS_DIR / _ratio(row["train_ratio"])
+        out = study.local / MODELS_DIR / _ratio(row["train_ratio"])
         try:
-            saved.append((row, save_trial_model(exp_dir, row["trial_id"], out)))
+            result = StudyResult(study.local, None, None, None, "", "", None, None,
+                                 storage=study)
+            saved.append((row, save_trial_model(result, row["trial_id"], out)))
+            study.push(out)
         except Exception as e:  # a checkpoint gone or unreadable: the tables are the record
             print(f"warning: the model of {row['trial_name']} (best at train_ratio="
                   f"{row['train_ratio']:g}) was not saved: {_first_line(e)}",
                   file=sys.stderr, flush=True)
     if saved:
         names = ", ".join(f"{MODELS_DIR}/{p.name}" for _, p in saved)
-        print(f"best model of each train ratio in {exp_dir}: {names} "
-              f"(imbtrain predict {exp_dir / MODELS_DIR / saved[0][1].name} INPUT)",
+        print(f"best model of each train ratio in {study.uri}: {names} "
+              f"(imbtrain predict {study.local / MODELS_DIR / saved[0][1].name} INPUT)",
               flush=True)
     return saved
 

@@ -48,6 +48,8 @@ from imbtrain.data import cached_data
 from imbtrain.errors import DivergedError, UserError
 from imbtrain.metrics.trial import compute_trial_metrics
 from imbtrain.study.checkpoints import MODEL_DIR, STATE_FILE  # what a checkpoint holds
+from imbtrain.study.paths import NOT_A_PATH, PATH_KEYS
+from imbtrain.study.storage import StudyDir, local_file
 
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
@@ -61,18 +63,25 @@ def where() -> dict[str, Any]:
             "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
-def _load_resume_state() -> dict[str, Any] | None:
+def _load_resume_state() -> tuple[dict[str, Any] | None, list[dict[str, float]]]:
+    """(the loop's state, the results reported so far) of the trial's last checkpoint;
+    (None, []) for a trial that starts afresh."""
     from ray import tune
 
     ckpt = tune.get_checkpoint()
     if ckpt is None:
-        return None
+        return None, []
     with ckpt.as_directory() as d:
+        try:
+            with open(os.path.join(d, INFO_FILE)) as f:
+                reported = list(json.load(f).get("history") or [])
+        except (OSError, ValueError):
+            reported = []
         path = os.path.join(d, STATE_FILE)
         if not os.path.isfile(path):  # the checkpoint of a diverged epoch: nothing to resume
-            return None
+            return None, reported
         state = torch.load(path, map_location="cpu", weights_only=True)
-    return _numpy_rng_back(state)
+    return _numpy_rng_back(state), reported
 
 
 def _numpy_rng_safe(state: dict[str, Any]) -> dict[str, Any]:
@@ -94,12 +103,24 @@ def _numpy_rng_back(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _plain_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """A result's numbers as JSON floats (numpy scalars, NaN included)."""
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, int | float | np.number) and not isinstance(v, bool)}
+
+
 def _report(metrics: dict[str, float], state: dict[str, Any] | None,
-            info: dict[str, Any], model: tuple | None = None) -> None:
+            info: dict[str, Any], reported: list[dict[str, float]] | None = None,
+            model: tuple | None = None) -> None:
     """One `tune.report` with the state (none for a diverged epoch) as a checkpoint, and
-    with `model` = (network, cfg, data) the trial's model folder in it."""
+    with `model` = (network, cfg, data) the trial's model folder in it. The checkpoint's
+    INFO_FILE also carries every result reported so far (`reported`, this one appended):
+    the trial's history, whole whatever Tune's result files lose (collect)."""
     from ray import tune
 
+    if reported is not None:
+        reported.append(_plain_metrics(metrics))
+        info = {**info, "history": reported}
     with tempfile.TemporaryDirectory() as d:
         if state is not None:
             torch.save(_numpy_rng_safe(state), os.path.join(d, STATE_FILE))
@@ -150,29 +171,52 @@ def diverged_result(error: DivergedError, metric: str | None) -> dict[str, float
     return {**out, "epoch": float(error.epoch), "diverged": 1.0, "train_loss": error.loss}
 
 
+def trial_config(config: dict[str, Any]):
+    """The TrainConfig of a trial's config, which must be complete (the param space holds
+    every field): a config without them is not a trial of the study (an experiment Tune
+    started again without its search space), and must fail, not train the defaults."""
+    from imbtrain.config import FIELDS, TrainConfig
+    from imbtrain.study.space import trial_params
+
+    params = trial_params(config)
+    missing = [k for k in FIELDS if k not in params]
+    if missing:
+        raise UserError(f"this trial's config lacks {len(missing)} of the study's keys "
+                        f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): "
+                        "it is not a trial of the study; start the study again (remove its "
+                        "folder) instead of resuming it")
+    params = {k: local_file(v) if k in PATH_KEYS and isinstance(v, str) else v
+              for k, v in params.items()}  # pretrained=s3://...: a copy on this node
+    return TrainConfig(**params)
+
+
 def run_trial(config: dict[str, Any], cpus: float = 1.0,
               trial_metrics: tuple[str, ...] = (), metric: str | None = None,
-              fault: Fault | None = None) -> None:
+              fault: Fault | None = None, storage: StudyDir | None = None) -> None:
     """Body of one trial: the trial's config (a full TrainConfig), trained and reported.
 
+    Checks first that this node can write the study's `storage` and read the trial's files
+    (`imbtrain.tune.preflight`; a node the autoscaler added after the driver's preflight).
     Reports every epoch but the last as it ends; the last after `train` returns, merged with
     the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial), so a
     trial's last result is its final result. A diverged trial ends with `diverged_result`
     (no checkpoint: nothing worth resuming); `metric` is the study's, `fault` an injected one.
     """
-    from imbtrain.config import TrainConfig
-    from imbtrain.study.space import trial_label, trial_params
+    from imbtrain.study.space import trial_label
     from imbtrain.train import train
+    from imbtrain.tune.preflight import check_trial_access
 
     # A trial's torch threads equal its CPUs, so concurrent trials share the cores fairly.
     torch.set_num_threads(max(1, int(round(cpus))))
     # Ray logs a line a checkpoint; the driver's progress lines already say each epoch.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
-    cfg = TrainConfig(**trial_params(config))
+    cfg = trial_config(config)
+    check_trial_access(storage, {k: [v] for k in PATH_KEYS
+                                 if (v := str(config.get(k, ""))) not in NOT_A_PATH})
     name = trial_label(config)
     data = cached_data(cfg)
     info = {**where(), "train_counts": list(data.train_counts), "trial_name": name}
-    resume = _load_resume_state()
+    resume, reported = _load_resume_state()
     last: dict[str, Any] = {}
 
     def report(metrics: dict[str, float], state: dict[str, Any]) -> None:
@@ -181,7 +225,7 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
         if metrics["epoch"] >= cfg.epochs:  # held back until the final metrics are known
             last.update(metrics=metrics, state=state)
             return
-        _report(metrics, state, info)
+        _report(metrics, state, info, reported)
 
     def log(line: str) -> None:
         # Epoch summaries are the driver's to print (one line a result, in order); other
@@ -192,20 +236,23 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     try:
         result = train(cfg, data=data, report=report, resume=resume, log=log)
     except DivergedError as e:
-        _report(diverged_result(e, metric), None, {**info, "error": str(e)})
+        _report(diverged_result(e, metric), None, {**info, "error": str(e)}, reported)
         return
     # Resumed after its last epoch: no epoch ran, the state to keep is the one resumed from.
     state = last.get("state", resume)
     extra = compute_trial_metrics(trial_metrics, result, data)
-    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info,
+    if reported and "metrics" not in last:  # that last epoch's report is in already
+        reported.pop()
+    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info, reported,
             model=(result.model, cfg, data))
 
 
 def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = (),
-                   metric: str | None = None) -> Callable:
+                   metric: str | None = None, storage: StudyDir | None = None) -> Callable:
     """The trainable for `tune.Tuner`: `run_trial` asking for `cpus` and `gpus` a trial, and
     computing the space's `trial_metrics` at its end; `metric` is the study's (reported as
-    NaN by a diverged trial). `IMBTRAIN_FAULT` is read here, in the driver.
+    NaN by a diverged trial), `storage` the study's folder (each trial checks it can write
+    there). `IMBTRAIN_FAULT` is read here, in the driver.
 
     The config travels in the param space (`StudySpec.param_space`: the full TrainConfig),
     the data through the per-process cache above; nothing large is captured here.
@@ -216,6 +263,7 @@ def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = ()
     fault = parse_fault(os.environ.get(FAULT_ENV))
 
     def imbtrain_trial(config: dict[str, Any]) -> None:
-        run_trial(config, cpus=cpus, trial_metrics=trial_metrics, metric=metric, fault=fault)
+        run_trial(config, cpus=cpus, trial_metrics=trial_metrics, metric=metric, fault=fault,
+                  storage=storage)
 
     return tune.with_resources(imbtrain_trial, {"cpu": cpus, "gpu": gpus})

@@ -30,6 +30,7 @@ import pandas as pd
 from imbtrain.study.findings import agreement
 from imbtrain.study.prerequisites import Job, pretrain_weights, train_weights
 from imbtrain.study.script import StudyScript, sensitivity_study
+from imbtrain.study.storage import StudyDir
 
 KNOB, BASELINE, METRIC = "variant", "random", "test_acc"
 TITLE = "Percent change of test accuracy over random initialisation (mean ± s.e. over seeds)"
@@ -43,7 +44,7 @@ SSL_EPOCHS, SSL_BATCH = 3, 128
 # ================================================================ the weights
 
 
-def weight_job(source: str, base: dict, path: Path) -> Job:
+def weight_job(source: str, base: dict, path: Path | str) -> Job:
     """How to make the weights of a source: on the balanced pool (r = 1), seed 0."""
     cfg = {**base, "train_ratio": 1.0, "seed": 0, "pretrained": "none"}
     if source == "supervised":
@@ -56,14 +57,14 @@ def weight_job(source: str, base: dict, path: Path) -> Job:
 def prepare(spec, args, kwargs, backend):
     """Make the weights the variants name (supervised, vicreg, simclr) and put their paths
     into the variants (as Ray tasks on a cluster: the backend's `run_prerequisites`)."""
-    out = (Path(kwargs["storage"]) / f"{kwargs['name']}_weights").resolve()
+    out = StudyDir.under(kwargs["storage"], f"{kwargs['name']}_weights")  # a folder or a URI
     jobs, variants = {}, {}
     for name, over in spec.variants.items():
         source = over.get("pretrained", "none")
         if source == "supervised" or source in SSL:
-            path = out / f"{source}.pt"
+            path = out.address(f"{source}.pt")
             jobs[source] = weight_job(source, spec.base, path)
-            over = {**over, "pretrained": str(path)}
+            over = {**over, "pretrained": path}
         variants[name] = over
     backend.run_prerequisites(list(jobs.values()), spec, kwargs["address"])
     return spec.variant(None, changes={"variants": variants})
