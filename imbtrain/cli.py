@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imbtrain.errors import DivergedError, UserError
+from imbtrain.files import check_writable
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -72,12 +73,14 @@ def run_train(args: argparse.Namespace) -> int:
     from imbtrain.train import train
     from imbtrain.version import provenance
 
+    _not_empty("--out", args.out, "a folder (default runs/train/<trial name>)")
     cfg = _config_from_args(args)
     out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"output folder {out} is not empty; choose another --out")
+    check_writable(out, "--out")  # before training, which would otherwise be lost
     result = train(cfg)
     metrics = {**result.metrics, "train_counts": result.train_counts}
     with _folder_written_whole(out) as tmp:
@@ -108,6 +111,13 @@ def _folder_written_whole(out: Path):
         os.replace(tmp, out)  # atomic; `out` may exist only as an empty folder
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _not_empty(flag: str, value: str | None, what: str) -> None:
+    """An option given as an empty string (`--out ""`, an unset shell variable) is refused:
+    it would silently mean the default."""
+    if value is not None and not value.strip():
+        raise UserError(f"{flag} is empty; give {what}, or leave the option out")
 
 
 def _jsonable(d: dict) -> dict:
@@ -254,6 +264,13 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from imbtrain.study.export import export, study_metric
 
+    _not_empty("--out", args.out, "a YAML file to write (default <RESULTS_DIR>/best.yaml)")
+    _not_empty("--metric", args.metric, "a metric of the study's results (default: its own)")
+    if args.out:
+        if Path(args.out).is_dir():
+            raise UserError(f"--out {args.out} is a folder; give the YAML file to write "
+                            "(e.g. best.yaml)")
+        check_writable(Path(args.out), "--out")
     metric, mode = study_metric(args.results_dir)
     paths = export(args.results_dir, metric=args.metric or metric, top=args.top,
                    out=args.out, mode=args.mode or mode)
@@ -292,6 +309,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     from imbtrain.analysis import ANALYSES, run_analysis
     from imbtrain.analysis.registry import analysis_options
+    from imbtrain.files import load_yaml, yaml_problem
 
     if args.list:
         for kind in sorted(ANALYSES):
@@ -307,7 +325,17 @@ def run_analyze(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--option {item!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value)
+        try:
+            options[key.strip()] = load_yaml(value, f"--option {key.strip()}")
+        except yaml.YAMLError as e:
+            raise UserError(f"--option {item!r}: the value is not valid YAML "
+                            f"({yaml_problem(e)[2]}); e.g. baseline=128, metrics=[test_acc], "
+                            "title='a b'") from None
+    if args.out is not None:
+        _not_empty("--out", args.out, "the folder to draw into (default: RESULTS_DIR)")
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise UserError(f"--out {args.out} is a file; give a folder to draw into")
+        check_writable(Path(args.out) / "analysis", "--out")
     written = run_analysis(args.results_dir, args.kind, options, args.out)
     if not written:
         raise UserError(f"no analysis could be drawn from {args.results_dir}")

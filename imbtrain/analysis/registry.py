@@ -29,11 +29,13 @@ import pandas as pd
 import yaml
 
 from imbtrain.errors import UserError
+from imbtrain.files import read_yaml
 from imbtrain.registry import ANALYSES
 
 Analysis = Callable[..., list[Path]]
 
 ANALYSES_FILE = "analyses.yaml"  # {kind: {option: value}} a study drew, beside its tables
+ANALYSES_KIND = "a mapping of analysis kind -> options (the analyses a study drew)"
 
 register_analysis = ANALYSES.register
 """`@register_analysis(kind)`: `fn` is the analysis `kind` (`imbtrain analyze --kind <kind>`),
@@ -72,13 +74,9 @@ def _plain(value: Any) -> Any:
 
 def read_tables(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """results.parquet and history.parquet (empty when absent) of a study folder."""
-    from imbtrain.study.results import HISTORY_FILE, read_results
+    from imbtrain.study.results import read_history, read_results
 
-    results = read_results(str(results_dir))
-    hist = Path(results_dir) / HISTORY_FILE
-    history = pd.read_parquet(hist) if hist.is_file() else pd.DataFrame(
-        columns=["trial_id", "trial_name", "epoch"])
-    return results, history
+    return read_results(str(results_dir)), read_history(results_dir)
 
 
 def _options_for(kind: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +160,9 @@ def _check_required(kind: str, opts: dict[str, Any]) -> None:
 
 def _recorded(results_dir: Path) -> dict[str, dict[str, Any]]:
     path = results_dir / ANALYSES_FILE
-    if not path.is_file():
+    if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
+    data = read_yaml(path, ANALYSES_KIND, empty_ok=True) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict | None) for v in data.values()):
         raise UserError(f"{path}: expected a mapping of analysis kind -> options")
     return {str(k): dict(v or {}) for k, v in data.items()}

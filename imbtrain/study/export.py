@@ -91,10 +91,7 @@ def export(results_dir: str, metric: str | None = None, top: int = 1,
 
 def study_metric(results_dir: str) -> tuple[str, str]:
     """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
-    import yaml
+    from imbtrain.study.results import read_study_file
 
-    path = Path(results_dir) / STUDY_FILE
-    if path.is_file():
-        meta = yaml.safe_load(path.read_text()) or {}
-        return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
-    return "val_bal_acc", "max"
+    meta = read_study_file(results_dir) if (Path(results_dir) / STUDY_FILE).exists() else {}
+    return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")

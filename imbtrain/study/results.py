@@ -143,23 +143,60 @@ def write_tables(tables: StudyTables, exp_dir: str) -> None:
                    f"{exp_dir}/{HISTORY_FILE}")
 
 
+# What each table is, for the one line a damaged file gets (imbtrain.files.read_parquet).
+RESULTS_KIND = ("a study's results table, one row a trial (`imbtrain study ... --resume` "
+                "writes it again from the study's Tune files)")
+HISTORY_KIND = ("a study's history table, one row a trial-epoch (`imbtrain study ... "
+                "--resume` writes it again from the study's Tune files)")
+
+
 def read_results(results_dir: str | Path) -> pd.DataFrame:
     """results.parquet of a finished study as a DataFrame."""
     from imbtrain.errors import UserError
 
     path = Path(results_dir) / RESULTS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{results_dir}: no {RESULTS_FILE}; expected the folder of a finished "
                         "study, <storage>/<name> (e.g. runs/batch_size)")
-    return pq.read_table(path).to_pandas()
+    return _read_table(path, RESULTS_KIND, ("trial_id", "status"))
 
 
 def read_history(results_dir: str | Path) -> pd.DataFrame:
     """history.parquet of a study folder (an empty table when it has none)."""
     path = Path(results_dir) / HISTORY_FILE
-    if path.is_file():
-        return pq.read_table(path).to_pandas()
+    if path.exists():
+        return _read_table(path, HISTORY_KIND, ("trial_id", "epoch"))
     return pd.DataFrame(columns=["trial_id", "trial_name", "epoch"])
+
+
+STUDY_KIND = "the record of a study that imbtrain study writes (a mapping with its metric)"
+
+
+def read_study_file(results_dir: str | Path) -> dict[str, Any]:
+    """study.yaml of a study folder: a mapping with at least the study's `metric` and `mode`
+    (`imbtrain.tune.runner` writes it); one line when it is damaged or of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_yaml
+
+    path = Path(results_dir) / STUDY_FILE
+    meta = read_yaml(path, STUDY_KIND)
+    if not isinstance(meta, dict) or not isinstance(meta.get("metric"), str) \
+            or meta.get("mode", "max") not in ("max", "min"):
+        raise UserError(f"{path}: not a study record (no metric and mode); expected {STUDY_KIND}")
+    return meta
+
+
+def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A study table; one line when it is damaged, not Parquet, or a table of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_parquet
+
+    table = read_parquet(path, kind)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path}: a Parquet table without the column(s) "
+                        f"{', '.join(missing)}; expected {kind}")
+    return table.to_pandas()
 
 
 def read_tables(results_dir: str | Path) -> StudyTables:

@@ -24,7 +24,7 @@ from imbtrain.study.results import (
     order_columns,
 )
 from imbtrain.study.space import trial_label, trial_params, variant_of
-from imbtrain.tune.trainable import INFO_FILE
+from imbtrain.tune.trainable import ERROR_KEY, INFO_FILE, USER_ERROR
 
 
 def _error_line(trial) -> str | None:
@@ -63,6 +63,8 @@ def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, An
     status = trial.status
     if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
         status, error = "DIVERGED", info.get("error", "training diverged")
+    if status == "TERMINATED" and last.get(USER_ERROR):  # failed once, not retried
+        status, error = "ERROR", str(last.get(ERROR_KEY) or info.get("error", "error"))
     row: dict[str, Any] = {
         "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
         "status": status, "error": error,
@@ -89,7 +91,10 @@ def collect(exp_dir: str, metric: str, mode: str) -> StudyTables:
     frames = analysis.trial_dataframes
     rows, hists = [], []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        hist = history_table(trial.trial_id, "", frames.get(trial.trial_id))
+        frame = frames.get(trial.trial_id)
+        if frame is not None and USER_ERROR in frame:  # the error's result is no epoch
+            frame = frame[frame[USER_ERROR] != 1.0]
+        hist = history_table(trial.trial_id, "", frame)
         row = trial_row(trial, hist, metric, mode)
         if not hist.empty:
             hist["trial_name"] = row["trial_name"]

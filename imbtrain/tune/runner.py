@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
+from imbtrain.files import check_pickle
 from imbtrain.study.export import best_configs
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
 from imbtrain.study.results import (
@@ -38,9 +38,10 @@ from imbtrain.study.results import (
     RESULTS_FILE,
     STUDY_FILE,
     StudyResult,
+    read_study_file,
     write_tables,
 )
-from imbtrain.study.space import StudySpec, load_space, trial_label
+from imbtrain.study.space import StudySpec, load_space, trial_label, trial_points
 from imbtrain.tune.collect import collect
 from imbtrain.tune.translate import param_space
 from imbtrain.version import provenance
@@ -51,6 +52,8 @@ __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult
 STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLflow parent run
 OPTUNA_FILE = "optuna.db"
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
+TUNER_KIND = ("the Tune state of a started study (Ray's tuner.pkl); this folder cannot be "
+              "resumed: run the study again under another --name")
 
 
 # ---------------------------------------------------------------------------------------
@@ -67,6 +70,9 @@ def init_ray(address: str | None) -> None:
 
     if not address or is_loopback_address(address):
         bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        # Worker lines reach a log file or a pipe: no raw colour codes around their prefix.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
@@ -114,6 +120,8 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
     driver's view of the study; Ray's own tables list every metric and are set quiet)."""
     from ray import tune
 
+    from imbtrain.tune.trainable import ERROR_KEY, USER_ERROR
+
     class StudyProgress(tune.Callback):
         def _done(self, trials, trial=None) -> str:
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
@@ -121,7 +129,7 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            if result.get("diverged"):  # said by on_trial_complete
+            if result.get("diverged") or result.get(USER_ERROR):  # said by on_trial_complete
                 return
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
@@ -130,6 +138,10 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             last = trial.last_result or {}
+            if last.get(USER_ERROR):  # the trial's one line; it is not retried
+                print(f"{self._done(trials, trial)} FAILED {trial}: {last.get(ERROR_KEY)}",
+                      flush=True)
+                return
             if last.get("diverged"):
                 print(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
                       f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
@@ -252,6 +264,9 @@ def _check_study_dir(exp_dir: Path, resume: bool) -> None:
     if resume and not exists:
         raise UserError(f"--resume: no study to resume in {exp_dir} (no tuner.pkl); "
                         "run it without --resume first")
+    if resume:  # both read before Ray starts: a damaged file is one line, not a traceback
+        check_pickle(exp_dir / "tuner.pkl", TUNER_KIND)
+        _read_study_file(exp_dir)
     if not resume and exp_dir.exists() and any(exp_dir.iterdir()):
         raise UserError(f"{exp_dir} already holds a study; add --resume to continue it, or "
                         "choose another --name or --storage")
@@ -273,7 +288,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
         meta["trial_metrics"] = list(spec.trial_metrics)
-    meta["config"] = TrainConfig(**spec.base).to_dict()  # every trial's, before its knobs
+    meta["config"] = spec.base_config().to_dict()  # every trial's, before its knobs
     meta.update(provenance())
     (exp_dir / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     return meta
@@ -281,11 +296,10 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
 
 def _read_study_file(exp_dir: Path) -> dict:
     path = exp_dir / STUDY_FILE
-    meta = yaml.safe_load(path.read_text()) if path.is_file() else None
-    if not isinstance(meta, dict) or "metric" not in meta:
+    if not path.exists():
         raise UserError(f"{path} is missing or damaged; it records the study's metric and "
                         "MLflow store, which --resume needs")
-    return meta
+    return read_study_file(exp_dir)
 
 
 def check_data(spec: StudySpec, address: str | None) -> None:
@@ -296,12 +310,16 @@ def check_data(spec: StudySpec, address: str | None) -> None:
     if address:
         return
     from imbtrain.data import clear_cache, load_raw
+    from imbtrain.methods.m2m import check_teacher_file
+    from imbtrain.pretrained import check_weights_file
 
-    first = {k.key: k.values[0] for k in spec.knobs.values()}
     seen = set()
-    for over in (spec.variants or {None: {}}).values():
-        cfg = spec.trial_config({**first, "train_ratio": spec.train_ratios[0],
-                                 "seed": spec.seeds[0], **over})
+    for point in trial_points(spec):  # every data source a trial may read (a data_dir grid)
+        cfg = spec.trial_config(point)
+        if cfg.pretrained != "none":  # weights files too: their format, without loading
+            check_weights_file(cfg.pretrained)
+        if cfg.method == "m2m" and cfg.m2m_teacher:
+            check_teacher_file(cfg.m2m_teacher, cfg.model)
         source = (cfg.dataset, cfg.data_dir, cfg.label_column, cfg.tabular_preset,
                   cfg.tabular_drop, cfg.image_size)
         if cfg.data_dir and source not in seen:
