@@ -10,7 +10,7 @@ metric its data cannot give) fails that trial once, without retries, as one line
 whose every trial fails so ends at once, exit status 1.
 
 The cases run in-process through `imbtrain.cli.main` (the helpers and the assertions of
-test_reliability_inputs); none starts Ray or trains but the trial tests at the end.
+tests/reliability/test_inputs.py); none starts Ray or trains but the trial tests at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 # The first catalogue's helpers: its bad files (`make`) and its terminal environment.
-from test_reliability_inputs import ENV, make  # tests/ is on sys.path (its conftest.py)
+from tests.reliability.test_inputs import ENV, make
 
 from imbtrain.cli import main
 
