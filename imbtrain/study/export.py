@@ -22,6 +22,7 @@ the full TrainConfig of the configuration with its first seed, ready for
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +39,10 @@ def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.Da
     """
     if metric not in results.columns:
         known = sorted(c for c in results.columns if c.startswith(("val_", "test_", "train_")))
-        raise UserError(f"metric {metric!r} is not in the results; known: {', '.join(known)}")
+        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise UserError(f"metric {metric!r} is not in the results{hint}; known: "
+                        f"{', '.join(known)}")
     done = results[(results["status"] == "TERMINATED") & results[metric].notna()]
     if done.empty:
         raise UserError(f"no finished trial reports {metric}; nothing to export")

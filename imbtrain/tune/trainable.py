@@ -48,8 +48,9 @@ import torch
 
 from imbtrain.data import cached_data
 from imbtrain.errors import DivergedError, UserError
+from imbtrain.files import read_torch
 from imbtrain.metrics.trial import compute_trial_metrics
-from imbtrain.study.checkpoints import STATE_FILE  # the loop's state in a checkpoint
+from imbtrain.study.checkpoints import STATE_FILE, STATE_KIND  # the loop's state
 
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
@@ -75,7 +76,8 @@ def _load_resume_state() -> dict[str, Any] | None:
         path = os.path.join(d, STATE_FILE)
         if not os.path.isfile(path):  # the checkpoint of a diverged epoch: nothing to resume
             return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # A damaged file is one line (a UserError: the same checkpoint would fail each retry)
+        state = read_torch(path, STATE_KIND)
     return _numpy_rng_back(state)
 
 

@@ -25,10 +25,10 @@ import pandas as pd
 import pytest
 import torch
 
+from imbtrain.cli import main
+
 # The first catalogue's helpers: its bad files (`make`) and its terminal environment.
 from tests.reliability.test_inputs import ENV, make
-
-from imbtrain.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ["--out", "{t}/out"]
@@ -415,6 +415,10 @@ CASES = [
       "{t}/afile/cl"],
      "--dir {t}/afile/cl/cluster.json: {t}/afile is a file, not a folder; give a path under a "
      "folder"),
+    # ---- imbtrain export: a metric the results lack
+    ("export_metric_misspelt", ["study_ok"], ["export", "{t}/study_ok", "--metric", "val_balacc"],
+     "metric 'val_balacc' is not in the results (did you mean val_bal_acc?); known: test_acc, "
+     "val_bal_acc"),
 ]
 PREFIX = {
     "cluster_key_twice": "{t}/cluster_dup.yaml: line ",
