@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imbtrain.errors import DivergedError, UserError
+from imbtrain.files import check_writable
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -84,6 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
     from imbtrain.train import resolve_device, train
     from imbtrain.version import provenance
 
+    _not_empty("--out", args.out, "a folder (default runs/train/<trial name>)")
     cfg = _config_from_args(args)
     out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
     if out.exists() and not out.is_dir():
@@ -94,6 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError("--register needs --mlflow-uri, the MLflow store that holds the "
                         "model registry")
     uri = _mlflow_store(args.mlflow_uri) if args.mlflow_uri else None  # before any work
+    check_writable(out, "--out")  # before training, which would otherwise be lost
     device = resolve_device(cfg.device)
     start = time.perf_counter()
     data = build_data(cfg)
@@ -211,6 +214,13 @@ def _folder_written_whole(out: Path):
         os.replace(tmp, out)  # atomic; `out` may exist only as an empty folder
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _not_empty(flag: str, value: str | None, what: str) -> None:
+    """An option given as an empty string (`--out ""`, an unset shell variable) is refused:
+    it would silently mean the default."""
+    if value is not None and not value.strip():
+        raise UserError(f"{flag} is empty; give {what}, or leave the option out")
 
 
 def _jsonable(d: dict) -> dict:
@@ -359,6 +369,13 @@ def run_export(args: argparse.Namespace) -> int:
     from imbtrain.study.export import export, study_metric
     from imbtrain.study.storage import StudyDir
 
+    _not_empty("--out", args.out, "a YAML file to write (default <RESULTS_DIR>/best.yaml)")
+    _not_empty("--metric", args.metric, "a metric of the study's results (default: its own)")
+    if args.out:
+        if Path(args.out).is_dir():
+            raise UserError(f"--out {args.out} is a folder; give the YAML file to write "
+                            "(e.g. best.yaml)")
+        check_writable(Path(args.out), "--out")
     study = StudyDir.parse(args.results_dir, "RESULTS_DIR")  # a folder or a URI (s3://...)
     metric, mode = study_metric(study)
     paths = export(study, metric=args.metric or metric, top=args.top,
@@ -398,6 +415,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     from imbtrain.analysis import ANALYSES, run_analysis
     from imbtrain.analysis.registry import analysis_options
+    from imbtrain.files import load_yaml, yaml_problem
 
     if args.list:
         for kind in sorted(ANALYSES):
@@ -413,7 +431,17 @@ def run_analyze(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--option {item!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value)
+        try:
+            options[key.strip()] = load_yaml(value, f"--option {key.strip()}")
+        except yaml.YAMLError as e:
+            raise UserError(f"--option {item!r}: the value is not valid YAML "
+                            f"({yaml_problem(e)[2]}); e.g. baseline=128, metrics=[test_acc], "
+                            "title='a b'") from None
+    if args.out is not None:
+        _not_empty("--out", args.out, "the folder to draw into (default: RESULTS_DIR)")
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise UserError(f"--out {args.out} is a file; give a folder to draw into")
+        check_writable(Path(args.out) / "analysis", "--out")
     written = run_analysis(args.results_dir, args.kind, options, args.out)
     if not written:
         raise UserError(f"no analysis could be drawn from {args.results_dir}")

@@ -46,7 +46,10 @@ from imbtrain.errors import UserError
 from imbtrain.registry import DATASETS
 
 register_dataset = DATASETS.register
-"""`@register_dataset("name", on_disk=..., check_config=...)`: `DATASETS.register`."""
+"""`@register_dataset("name", on_disk=..., check_config=..., num_classes=...)`:
+`DATASETS.register`. `num_classes` (an int, or a function of the config) lets a search space's
+metric be checked against the per-class names before a study starts; leave it out when the
+files decide (imagefolder, tabular)."""
 
 __all__ = [
     "DATASETS",

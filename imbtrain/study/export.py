@@ -22,6 +22,7 @@ the full TrainConfig of the configuration with its first seed, ready for
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +40,10 @@ def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.Da
     """
     if metric not in results.columns:
         known = sorted(c for c in results.columns if c.startswith(("val_", "test_", "train_")))
-        raise UserError(f"metric {metric!r} is not in the results; known: {', '.join(known)}")
+        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise UserError(f"metric {metric!r} is not in the results{hint}; known: "
+                        f"{', '.join(known)}")
     done = results[(results["status"] == "TERMINATED") & results[metric].notna()]
     if done.empty:
         raise UserError(f"no finished trial reports {metric}; nothing to export")
@@ -97,11 +101,12 @@ def export(results_dir: str | Path | StudyDir, metric: str | None = None, top: i
 
 def study_metric(results_dir: str | Path | StudyDir) -> tuple[str, str]:
     """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
-    import yaml
+    from imbtrain.study.results import read_study_file
 
-    path = as_study_dir(results_dir).pull(STUDY_FILE)[0]
+    study = as_study_dir(results_dir)
+    path = study.pull(STUDY_FILE)[0]
     if path is not None and path.is_file():
-        meta = yaml.safe_load(path.read_text()) or {}
+        meta = read_study_file(study.local)
         return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
     return "val_bal_acc", "max"
 

@@ -74,6 +74,12 @@ def add_script_options(p: argparse.ArgumentParser) -> None:
 
 def study_kwargs(args: argparse.Namespace) -> dict:
     """`run_study` keyword arguments from the parsed options."""
+    for flag, value, what in (("--name", args.name, "a folder name under --storage"),
+                              ("--storage", args.storage, "the folder studies are written to"),
+                              ("--address", args.address, "a Ray cluster's address (auto on "
+                                                          "its head)")):
+        if value is not None and not str(value).strip():  # an unset shell variable, say
+            raise UserError(f"{flag} is empty; give {what}, or leave the option out")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:

@@ -300,7 +300,7 @@ class StudyMLflowLogger(tune.Callback):
 
     @_never_fails
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._finish(trial, "FINISHED")
+        self._finish(trial, "FAILED" if _user_error(trial) else "FINISHED")
 
     @_never_fails
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -311,8 +311,8 @@ class StudyMLflowLogger(tune.Callback):
         """Close the parent: FINISHED when every trial finished, FAILED when one errored,
         KILLED when the study was interrupted (trials left to run; `--resume` goes on)."""
         statuses = [t.status for t in trials]
-        done = statuses.count("TERMINATED")
-        failed = statuses.count("ERROR")
+        failed = statuses.count("ERROR") + sum(map(_user_error, trials))
+        done = statuses.count("TERMINATED") - sum(map(_user_error, trials))
         for trial in trials:  # runs of interrupted trials would otherwise stay RUNNING
             if trial.status not in ("TERMINATED", "ERROR") and trial.trial_id in self._runs:
                 self.client.set_terminated(self._runs[trial.trial_id][0], status="KILLED")
@@ -324,6 +324,12 @@ class StudyMLflowLogger(tune.Callback):
                               metrics=[Metric("trials_finished", done, now, 0),
                                        Metric("trials_failed", failed, now, 0)])
         self.client.set_terminated(parent, status=status)
+
+
+def _user_error(trial) -> bool:
+    """A trial a UserError ended (imbtrain.tune.trainable): it ends cleanly for Tune (not
+    ERROR, so not retried), but failed."""
+    return bool((trial.last_result or {}).get("user_error"))
 
 
 # ================================================================ study-level helpers

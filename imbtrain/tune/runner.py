@@ -32,8 +32,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from imbtrain.config import TrainConfig
 from imbtrain.errors import StudyInterrupted, UserError
+from imbtrain.files import check_pickle
 from imbtrain.study.export import best_configs, best_trial_per_ratio
 from imbtrain.study.lock import StudyLock
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
@@ -45,9 +45,10 @@ from imbtrain.study.results import (
     RESULTS_FILE,
     STUDY_FILE,
     StudyResult,
+    read_study_file,
     write_tables,
 )
-from imbtrain.study.space import StudySpec, load_space, trial_label
+from imbtrain.study.space import StudySpec, load_space, trial_label, trial_points
 from imbtrain.study.storage import StudyDir, as_study_dir
 from imbtrain.tune.collect import collect, experiment_started, finished_trials
 from imbtrain.tune.translate import param_space
@@ -60,6 +61,8 @@ STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLfl
 TUNER_FILE = "tuner.pkl"  # Tune's pickled Tuner: a study folder was set up
 ADDRESS_TIMEOUT_S = 5.0  # a cluster address that does not answer in this long is refused
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
+TUNER_KIND = ("the Tune state of a started study (Ray's tuner.pkl); this folder cannot be "
+              "resumed: run the study again under another --name")
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,6 +79,9 @@ def init_ray(address: str | None) -> None:
 
     if not address or is_loopback_address(address):
         bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        # Worker lines reach a log file or a pipe: no raw colour codes around their prefix.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if address:
         check_address(address)
         try:
@@ -149,6 +155,8 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
     driver's view of the study; Ray's own tables list every metric and are set quiet)."""
     from ray import tune
 
+    from imbtrain.tune.trainable import ERROR_KEY, USER_ERROR
+
     class StudyProgress(tune.Callback):
         def _done(self, trials, trial=None) -> str:
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
@@ -156,7 +164,7 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            if result.get("diverged"):  # said by on_trial_complete
+            if result.get("diverged") or result.get(USER_ERROR):  # said by on_trial_complete
                 return
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
@@ -165,6 +173,10 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             last = trial.last_result or {}
+            if last.get(USER_ERROR):  # the trial's one line; it is not retried
+                print(f"{self._done(trials, trial)} FAILED {trial}: {last.get(ERROR_KEY)}",
+                      flush=True)
+                return
             if last.get("diverged"):
                 print(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
                       f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
@@ -297,6 +309,9 @@ def _check_study_dir(study: StudyDir, resume: bool) -> None:
         raise UserError(f"--resume: the study in {study.uri} never started (Tune wrote no "
                         "experiment state there); remove that folder and run the study "
                         "again without --resume")
+    if resume:  # both read before Ray starts: a damaged file is one line, not a traceback
+        check_pickle(study.pull(TUNER_FILE)[0], TUNER_KIND)
+        _read_study_file(study)
     if not resume and study.exists() and study.names():
         if has_tuner and not started:
             raise UserError(f"{study.uri} holds a study that never started (no experiment "
@@ -322,7 +337,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
         meta["trial_metrics"] = list(spec.trial_metrics)
-    meta["config"] = TrainConfig(**spec.base).to_dict()  # every trial's, before its knobs
+    meta["config"] = spec.base_config().to_dict()  # every trial's, before its knobs
     meta.update(provenance())
     study.local.mkdir(parents=True, exist_ok=True)
     (study.local / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
@@ -332,12 +347,10 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
 
 def _read_study_file(exp_dir: Path | StudyDir) -> dict:
     study = as_study_dir(exp_dir)
-    path = study.pull(STUDY_FILE)[0]
-    meta = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else None
-    if not isinstance(meta, dict) or "metric" not in meta:
-        raise UserError(f"{study.file(STUDY_FILE)} is missing or damaged; it records the "
-                        "study's metric and MLflow store, which --resume needs")
-    return meta
+    if not study.is_file(STUDY_FILE):
+        raise UserError(f"{study.file(STUDY_FILE)} is missing; it records the study's metric "
+                        "and MLflow store, which --resume needs")
+    return read_study_file(study)
 
 
 def check_data(spec: StudySpec, address: str | None) -> None:
@@ -348,12 +361,16 @@ def check_data(spec: StudySpec, address: str | None) -> None:
     if address:
         return
     from imbtrain.data import clear_cache, load_raw
+    from imbtrain.methods.m2m import check_teacher_file
+    from imbtrain.pretrained import check_weights_file
 
-    first = {k.key: k.values[0] for k in spec.knobs.values()}
     seen = set()
-    for over in (spec.variants or {None: {}}).values():
-        cfg = spec.trial_config({**first, "train_ratio": spec.train_ratios[0],
-                                 "seed": spec.seeds[0], **over})
+    for point in trial_points(spec):  # every data source a trial may read (a data_dir grid)
+        cfg = spec.trial_config(point)
+        if cfg.pretrained != "none":  # weights files too: their format, without loading
+            check_weights_file(cfg.pretrained)
+        if cfg.method == "m2m" and cfg.m2m_teacher:
+            check_teacher_file(cfg.m2m_teacher, cfg.model)
         source = (cfg.dataset, cfg.data_dir, cfg.label_column, cfg.tabular_preset,
                   cfg.tabular_drop, cfg.image_size)
         if cfg.data_dir and source not in seen:
