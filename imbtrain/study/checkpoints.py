@@ -9,8 +9,12 @@ optimiser and the RNG states. Reading it needs no Ray.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from imbtrain.errors import UserError
-from imbtrain.study.results import StudyResult
+
+if TYPE_CHECKING:  # the tables (pandas) are not needed to name the state file
+    from imbtrain.study.results import StudyResult
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
 
