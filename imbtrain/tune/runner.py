@@ -51,14 +51,20 @@ __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult
 STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLflow parent run
 OPTUNA_FILE = "optuna.db"
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
+WARM_HOOK = "imbtrain.tune.trainable.warm_worker"  # a local study's workers import the loop
 
 
 # ---------------------------------------------------------------------------------------
 # Ray
 # ---------------------------------------------------------------------------------------
 
-def init_ray(address: str | None) -> None:
-    """Start Ray in-process with this machine's CPUs, or connect to `address`."""
+def init_ray(address: str | None, dashboard: bool = False) -> None:
+    """Start Ray in-process with this machine's CPUs, or connect to `address`.
+
+    In-process, Ray starts with what a local study needs: no dashboard (`dashboard` asks for
+    one), no usage-stats reporting, and workers that import the training loop as they start
+    (`trainable.warm_worker`), while the driver sets up Tune and MLflow: a worker's first
+    trial starts training at once."""
     import ray
 
     if ray.is_initialized():
@@ -70,9 +76,10 @@ def init_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # "local", not None: None would join any cluster `ray start` left on this machine.
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                 log_to_driver=True)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=dashboard,
+                 log_to_driver=True, runtime_env={"worker_process_setup_hook": WARM_HOOK})
 
 
 def check_resources(spec: StudySpec, address: str | None) -> None:
@@ -190,13 +197,34 @@ def make_scheduler(spec: StudySpec):
                          reduction_factor=spec.reduction_factor)
 
 
+def asha_rungs(spec: StudySpec) -> tuple[int, ...]:
+    """The epochs at which ASHA may stop a trial (Ray's milestones: grace_period times powers
+    of the reduction factor, below max_t); none without ASHA. Trials checkpoint there.
+
+        >>> from imbtrain.study.space import StudySpec
+        >>> asha_rungs(StudySpec("s", "s", base={"epochs": 9}, scheduler="asha",
+        ...                      grace_period=1, reduction_factor=3))
+        (1, 3, 9)
+    """
+    if spec.scheduler != "asha":
+        return ()
+    g, rf = spec.grace_period, spec.reduction_factor
+    count = int(math.log(spec.epochs / g) / math.log(rf) + 1) if spec.epochs >= g else 0
+    return tuple(g * rf ** k for k in range(count))
+
+
+def _trainable(spec: StudySpec):
+    from imbtrain.tune.trainable import make_trainable
+
+    return make_trainable(spec.cpus_per_trial, spec.gpus_per_trial, spec.trial_metrics,
+                          spec.metric, spec.checkpoint_every, asha_rungs(spec))
+
+
 def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
                max_failures: int = MAX_FAILURES):
     """A `tune.Tuner` of the study; a trial that fails is restarted from its last checkpoint
     up to `max_failures` times (then recorded as ERROR)."""
     from ray import tune
-
-    from imbtrain.tune.trainable import make_trainable
 
     searcher = make_searcher(spec, exp_dir)
     grid = spec.searcher != "optuna"  # the grid's generator caps concurrency itself
@@ -211,9 +239,7 @@ def make_tuner(spec: StudySpec, exp_dir: Path, callbacks: list, verbose: int,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=callbacks, verbose=verbose)
-    return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                     spec.trial_metrics, spec.metric),
-                      param_space=param_space(spec), tune_config=tune_config,
+    return tune.Tuner(_trainable(spec), param_space=param_space(spec), tune_config=tune_config,
                       run_config=run_config)
 
 
@@ -224,12 +250,8 @@ def restore_tuner(spec: StudySpec, exp_dir: Path):
     folder the user named (--storage/--name), never on a path taken from elsewhere."""
     from ray import tune
 
-    from imbtrain.tune.trainable import make_trainable
-
-    return tune.Tuner.restore(str(exp_dir),
-                              make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                             spec.trial_metrics, spec.metric),
-                              resume_unfinished=True, resume_errored=True)
+    return tune.Tuner.restore(str(exp_dir), _trainable(spec), resume_unfinished=True,
+                              resume_errored=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,6 +288,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path, mlflow_uri: str | None,
     meta = {"name": exp_dir.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
             "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
+            "checkpoint_every": spec.checkpoint_every,
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
             "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
             "base": dict(spec.base), "mlflow_uri": mlflow_uri, STUDY_UID_KEY: uid}
@@ -338,7 +361,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
-              verbose: int = 0, max_failures: int | None = None) -> StudyResult:
+              verbose: int = 0, max_failures: int | None = None,
+              checkpoint_every: int | None = None, dashboard: bool = False) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
     `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
@@ -346,7 +370,9 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     `mlflow_uri` None turns MLflow logging off; `verbose` is Ray's own output (0: only this
     module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
     often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
-    resumed study keeps its own). Returns the tables and the best config.
+    resumed study keeps its own); `checkpoint_every` a trial's epochs between checkpoints
+    (default: the space's `checkpoint_every`; a resumed study keeps its own); `dashboard`
+    starts Ray's dashboard with an in-process Ray. Returns the tables and the best config.
     """
     if not isinstance(spec, StudySpec):
         spec = load_space(spec)
@@ -356,6 +382,12 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         spec = replace(spec, max_concurrent=max_concurrent)
     if gpus_per_trial is not None:
         spec = replace(spec, gpus_per_trial=float(gpus_per_trial))
+    if checkpoint_every is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 1:
+            raise UserError(f"--checkpoint-every must be a whole number of epochs >= 1, got "
+                            f"{checkpoint_every!r}")
+        spec = replace(spec, checkpoint_every=checkpoint_every)
     name = name or (f"{spec.name}_smoke" if spec.is_smoke else spec.name)
     if mlflow_uri:  # absolute, so a resume from another folder finds the same store
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
@@ -371,13 +403,16 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     if not resume:
         check_data(spec, address)
     logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
-    init_ray(address)
+    init_ray(address, dashboard=dashboard)
     check_resources(spec, address)
     if resume:
         print(f"resuming study {name} in {exp_dir}", flush=True)
-        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial, max_failures)
+        _note_kept_settings(exp_dir, mlflow_uri, max_concurrent, gpus_per_trial, max_failures,
+                            checkpoint_every)
         meta = _read_study_file(exp_dir)  # what the study started with, not today's file
-        tuner = restore_tuner(replace(spec, metric=meta["metric"]), exp_dir)
+        kept = meta.get("checkpoint_every", spec.checkpoint_every)
+        tuner = restore_tuner(replace(spec, metric=meta["metric"], checkpoint_every=kept),
+                              exp_dir)
     else:
         meta = _write_study_file(spec, exp_dir, mlflow_uri, logger.uid if logger else None)
         print(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
@@ -397,12 +432,14 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
 
 
 def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
-                        gpus_per_trial: float | None, max_failures: int | None = None) -> None:
+                        gpus_per_trial: float | None, max_failures: int | None = None,
+                        checkpoint_every: int | None = None) -> None:
     """A resumed study keeps the settings it started with (Tune restores them from
     tuner.pkl); say so when the command line asks for others."""
     ignored = [f for f, v in (("--max-concurrent", max_concurrent),
                               ("--gpus-per-trial", gpus_per_trial),
-                              ("--max-failures", max_failures)) if v is not None]
+                              ("--max-failures", max_failures),
+                              ("--checkpoint-every", checkpoint_every)) if v is not None]
     recorded = _read_study_file(exp_dir).get("mlflow_uri")
     if mlflow_uri and recorded and _same_uri(mlflow_uri, recorded) is False:
         ignored.append(f"--mlflow-uri (it keeps logging to {recorded})")

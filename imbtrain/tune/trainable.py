@@ -4,11 +4,12 @@
     # inside a trial: config = {"batch_size": 32, "train_ratio": 0.1, "seed": 1}
     #   -> TrainConfig(**spec.base, **config) -> train(cfg, report=...) -> tune.report(...)
 
-Every epoch the trial reports its metrics with a checkpoint (the loop's `state`, saved with
-torch.save), so `Tuner.restore` continues a trial at its last epoch and ASHA can stop it
-between epochs. The last epoch is reported once the loop has returned, with the final metrics
-(neural collapse, a method's final stage) merged in, so every trial's last result is its
-final result.
+Every epoch the trial reports its metrics, so ASHA can stop it between epochs; every
+`checkpoint_every` epochs (the space's key), at ASHA's rungs and at the last epoch the report
+carries a checkpoint (the loop's `state`, saved with torch.save), so `Tuner.restore`
+continues a trial from its last checkpoint (`checkpoint_due`). The last epoch is reported
+once the loop has returned, with the final metrics (neural collapse, a method's final stage)
+merged in, so every trial's last result is its final result.
 
 Data, once per worker, not once per trial: a per-process cache of `build_data`, keyed by the
 config fields that decide the data (`DATA_FIELDS`). Not `tune.with_parameters`: the study's
@@ -93,10 +94,14 @@ def _numpy_rng_back(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(metrics: dict[str, float], state: dict[str, Any] | None,
-            info: dict[str, Any]) -> None:
-    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint."""
+            info: dict[str, Any], checkpoint: bool = True) -> None:
+    """One `tune.report`; with `checkpoint`, the state (none for a diverged epoch) and the
+    trial's info as a checkpoint."""
     from ray import tune
 
+    if not checkpoint:
+        tune.report(dict(metrics))
+        return
     with tempfile.TemporaryDirectory() as d:
         if state is not None:
             torch.save(_numpy_rng_safe(state), os.path.join(d, STATE_FILE))
@@ -143,15 +148,39 @@ def diverged_result(error: DivergedError, metric: str | None) -> dict[str, float
     return {**out, "epoch": float(error.epoch), "diverged": 1.0, "train_loss": error.loss}
 
 
+def checkpoint_due(epoch: int, epochs: int, every: int, rungs: tuple[int, ...] = ()) -> bool:
+    """Whether the report of `epoch` carries a checkpoint: every `every` epochs, the last
+    epoch, and ASHA's rungs (where it may stop the trial: a stopped trial's last result then
+    has its checkpoint, with its weights and info, like a finished trial's).
+
+        >>> [e for e in range(1, 9) if checkpoint_due(e, 8, 3, rungs=(1, 2, 4))]
+        [1, 2, 3, 4, 6, 8]
+    """
+    return epoch >= epochs or epoch % max(1, every) == 0 or epoch in rungs
+
+
+def warm_worker() -> None:
+    """Ray's worker_process_setup_hook of a local study (`runner.init_ray`): a worker imports
+    the training loop while it waits for its first trial, not after the trial has started.
+    An import that fails here fails again, with its message, in the trial."""
+    try:
+        import imbtrain.train  # noqa: F401
+    except Exception:  # the trial reports it
+        pass
+
+
 def run_trial(config: dict[str, Any], cpus: float = 1.0,
               trial_metrics: tuple[str, ...] = (), metric: str | None = None,
-              fault: Fault | None = None) -> None:
+              fault: Fault | None = None, checkpoint_every: int = 1,
+              rungs: tuple[int, ...] = ()) -> None:
     """Body of one trial: the trial's config (a full TrainConfig), trained and reported.
 
-    Reports every epoch but the last as it ends; the last after `train` returns, merged with
-    the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial), so a
-    trial's last result is its final result. A diverged trial ends with `diverged_result`
-    (no checkpoint: nothing worth resuming); `metric` is the study's, `fault` an injected one.
+    Reports every epoch but the last as it ends, with a checkpoint where `checkpoint_due`
+    (every `checkpoint_every` epochs and at ASHA's `rungs`); the last after `train` returns,
+    merged with the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial),
+    with a checkpoint, so a trial's last result is its final result. A diverged trial ends
+    with `diverged_result` (no state: nothing worth resuming); `metric` is the study's,
+    `fault` an injected one.
     """
     from imbtrain.config import TrainConfig
     from imbtrain.study.space import trial_label, trial_params
@@ -171,10 +200,11 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     def report(metrics: dict[str, float], state: dict[str, Any]) -> None:
         if fault is not None:
             fault.check(cfg, int(metrics["epoch"]), resumed=resume is not None)
-        if metrics["epoch"] >= cfg.epochs:  # held back until the final metrics are known
+        epoch = int(metrics["epoch"])
+        if epoch >= cfg.epochs:  # held back until the final metrics are known
             last.update(metrics=metrics, state=state)
             return
-        _report(metrics, state, info)
+        _report(metrics, state, info, checkpoint_due(epoch, cfg.epochs, checkpoint_every, rungs))
 
     def log(line: str) -> None:
         # Epoch summaries are the driver's to print (one line a result, in order); other
@@ -194,20 +224,23 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
 
 
 def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = (),
-                   metric: str | None = None) -> Callable:
+                   metric: str | None = None, checkpoint_every: int = 1,
+                   rungs: tuple[int, ...] = ()) -> Callable:
     """The trainable for `tune.Tuner`: `run_trial` asking for `cpus` and `gpus` a trial, and
     computing the space's `trial_metrics` at its end; `metric` is the study's (reported as
-    NaN by a diverged trial). `IMBTRAIN_FAULT` is read here, in the driver.
+    NaN by a diverged trial); a checkpoint every `checkpoint_every` epochs, at the last and
+    at ASHA's `rungs`. `IMBTRAIN_FAULT` is read here, in the driver.
 
     The config travels in the param space (`StudySpec.param_space`: the full TrainConfig),
     the data through the per-process cache above; nothing large is captured here.
     """
     from ray import tune
 
-    trial_metrics = tuple(trial_metrics)
+    trial_metrics, rungs = tuple(trial_metrics), tuple(rungs)
     fault = parse_fault(os.environ.get(FAULT_ENV))
 
     def imbtrain_trial(config: dict[str, Any]) -> None:
-        run_trial(config, cpus=cpus, trial_metrics=trial_metrics, metric=metric, fault=fault)
+        run_trial(config, cpus=cpus, trial_metrics=trial_metrics, metric=metric, fault=fault,
+                  checkpoint_every=checkpoint_every, rungs=rungs)
 
     return tune.with_resources(imbtrain_trial, {"cpu": cpus, "gpu": gpus})
