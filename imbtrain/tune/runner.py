@@ -78,8 +78,11 @@ def init_ray(address: str | None, dashboard: bool = False) -> None:
     else:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # "local", not None: None would join any cluster `ray start` left on this machine.
+        # The job's workers run the hook, so the generic workers Ray would start for the
+        # first driver could never serve a trial: they are not started.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=dashboard,
-                 log_to_driver=True, runtime_env={"worker_process_setup_hook": WARM_HOOK})
+                 log_to_driver=True, runtime_env={"worker_process_setup_hook": WARM_HOOK},
+                 _system_config={"prestart_worker_first_driver": False})
 
 
 def check_resources(spec: StudySpec, address: str | None) -> None:
