@@ -68,9 +68,8 @@ def _worker_init() -> None:
 def _train_one(cfg_dict: dict) -> float:
     """One trial by hand: its data and the minimal loop; returns its last test accuracy."""
     sys.path.insert(0, str(HERE))
-    from trainer_vs_minimal import minimal_loop
-
     from common import Clock
+    from trainer_vs_minimal import minimal_loop
 
     from imbtrain.config import TrainConfig
     from imbtrain.data import cached_data
