@@ -29,11 +29,23 @@ from imbtrain.train import train
 
 
 def load_train(path: str):
+    """The other train.py's loop. Loading it registers its own `loop` trainer (and
+    `train()` dispatches through the registry), so its loop is taken from the module and
+    this tree's stays the registered one."""
+    from imbtrain.registry import TRAINERS
+
+    ours = sys.modules["imbtrain.train"]
+
     spec = importlib.util.spec_from_file_location("train_other", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["train_other"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.train
+    TRAINERS.unregister("loop")
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        TRAINERS.unregister("loop")
+        TRAINERS.register("loop")(ours.train_loop)
+    return getattr(module, "train_loop", module.train)
 
 
 def same(a: dict, b: dict) -> list[str]:
