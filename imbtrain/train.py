@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from imbtrain.augment import build_augmentation
 from imbtrain.config import TrainConfig
-from imbtrain.data import ImbalancedData, build_data
+from imbtrain.data import ImbalancedData, build_data, subsample_per_class
 from imbtrain.errors import DivergedError, UserError
 from imbtrain.methods import build_method
 from imbtrain.methods.sam import build_stepper
@@ -368,16 +368,30 @@ def evaluate(run: Run, split: str, keep_features: bool = False) -> dict[str, flo
                          loss=float(loss_sum) / max(len(y_all), 1))
 
 
+def collapse_sample(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train samples of the collapse pass: `collapse_per_class` a class (a per-class
+    sample seeded with `seed`, in the split's order), the whole split where no class has
+    more (then exactly the split: the same numbers as a full pass) or with 0."""
+    cap, y = run.cfg.collapse_per_class, run.train_y
+    counts = torch.bincount(y, minlength=run.K).tolist()
+    if not cap or max(counts) <= cap:
+        return run.train_x, y
+    idx = subsample_per_class(y.cpu(), [cap] * run.K, run.cfg.seed).to(y.device)
+    return run.train_x[idx], y[idx]
+
+
 def collapse_metrics(run: Run) -> dict[str, float]:
-    """Neural-collapse measures of the final model (paper Table 4): one forward pass over
-    the train split; the test features are the final evaluation's (the same numbers)."""
+    """Neural-collapse measures of the final model (paper Table 4): one forward pass over a
+    per-class sample of the train split (`collapse_sample`); the test features are the final
+    evaluation's (the same numbers)."""
     def features(x: torch.Tensor) -> torch.Tensor:
         return torch.cat([f for f, _ in eval_passes(run, x, head=False)]).float().cpu()
 
     test_x, test_y = run.splits["test"]
     test_feats = run.kept.get("test")  # None when resumed after the last epoch
     test_feats = features(test_x) if test_feats is None else test_feats
-    return neural_collapse(features(run.train_x), run.train_y.cpu(), test_feats, test_y.cpu(),
+    train_x, train_y = collapse_sample(run)
+    return neural_collapse(features(train_x), train_y.cpu(), test_feats, test_y.cpu(),
                            run.counts)
 
 

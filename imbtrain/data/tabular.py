@@ -54,12 +54,12 @@ Rules:
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import torch
 
 from imbtrain.data.base import RawData
@@ -74,6 +74,20 @@ MAX_CATEGORIES = 100  # one-hot width cap per column; rarer categories share "un
 MIN_CLASS_ROWS = 5  # the fewest rows a class needs to reach train, validation and test
 GARBAGE_SHARE = 0.9  # a string column with at least this share of numbers is a broken numeric
 MISSING = "<missing>"
+
+
+class _OnFirstUse:
+    """A module imported on its first attribute access: pandas and pyarrow take a second or
+    more to import, and only tabular data need them (`import imbtrain.train` stays light)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pd, pa = _OnFirstUse("pandas"), _OnFirstUse("pyarrow")
 NULL_TOKENS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
                "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null", "?")
 

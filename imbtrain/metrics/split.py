@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 MINORITY_FRACTION = 0.2
 FEW_BELOW = 20  # Kang et al.: few-shot classes have < 20 train samples
@@ -152,6 +151,8 @@ def binary_ranking_metrics(
     is_pos = labels == positive
     if is_pos.all() or not is_pos.any():
         return math.nan, math.nan
+    from sklearn.metrics import average_precision_score, roc_auc_score  # lazy: binary only
+
     s = scores[:, positive]
     return float(roc_auc_score(is_pos, s)), float(average_precision_score(is_pos, s))
 

@@ -14,11 +14,13 @@ study in object storage: the checkpoint is downloaded into the study's working c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imbtrain.errors import UserError
 from imbtrain.files import read_torch
-from imbtrain.study.results import StudyResult
-from imbtrain.study.storage import as_study_dir
+
+if TYPE_CHECKING:  # the tables and the storage (pandas, pyarrow) are not needed to name
+    from imbtrain.study.results import StudyResult  # the files of a checkpoint
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
 MODEL_DIR = "model"  # the model folder in the checkpoint of a trial's last result
@@ -34,7 +36,7 @@ def trial_model(result: StudyResult, trial_id: str):
     from imbtrain.data import build_data
     from imbtrain.models import create_model, model_kwargs
 
-    study = result.storage or as_study_dir(result.path)
+    study = _study_dir(result)
     found = study.files(f"*_{trial_id}/checkpoint_*/{STATE_FILE}")
     if not found:
         raise UserError(f"no checkpoint of trial {trial_id} in {study.uri}")
@@ -69,6 +71,9 @@ def trial_model_folder(result: StudyResult | Path, trial_id: str) -> Path | None
 
 
 def _study_dir(result: StudyResult | Path):
+    from imbtrain.study.results import StudyResult
+    from imbtrain.study.storage import as_study_dir
+
     if isinstance(result, StudyResult):
         return result.storage or as_study_dir(result.path)
     return as_study_dir(result)
@@ -104,6 +109,7 @@ def _rebuild_model_folder(root: StudyResult | Path, trial_id: str, out: Path) ->
 
     from imbtrain.config import TrainConfig
     from imbtrain.saved import write_model_folder
+    from imbtrain.study.results import StudyResult
 
     study = _study_dir(root)
     result = StudyResult(study.local, None, None, None, "", "", None, None, storage=study)

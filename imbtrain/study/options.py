@@ -57,6 +57,12 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help=f"restart a failed trial (an error, a lost node) from its last "
                         f"checkpoint up to N times before recording it as ERROR (default "
                         f"{MAX_FAILURES}; 0: never)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="a trial's checkpoint every N epochs, at its last epoch and at ASHA's "
+                        "rungs (default: the space's checkpoint_every, else 5); --resume "
+                        "continues from the last one")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start Ray's dashboard with the in-process Ray (off by default)")
 
 
 def add_script_options(p: argparse.ArgumentParser) -> None:
@@ -86,8 +92,11 @@ def study_kwargs(args: argparse.Namespace) -> dict:
         raise UserError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     if args.max_failures is not None and args.max_failures < 0:
         raise UserError(f"--max-failures must be 0 or more, got {args.max_failures}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UserError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
     uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
-            "max_failures": args.max_failures, "register": getattr(args, "register", None)}
+            "max_failures": args.max_failures, "register": getattr(args, "register", None),
+            "checkpoint_every": args.checkpoint_every, "dashboard": args.dashboard}

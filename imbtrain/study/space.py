@@ -27,6 +27,7 @@ metric: val_bal_acc            # never a test_ metric: tuning must not see the t
 mode: max
 resources: {cpus: 1, gpus: 0}  # per trial; gpus may be a fraction
 max_concurrent: 2              # optional cap on trials at once
+checkpoint_every: 5            # a trial's checkpoint every N epochs (and at its last epoch)
 variants:                      # optional named grid points, each a set of config overrides,
   erm: {}                      # crossed with the grid knobs, ratios and seeds; the name is
   sam_a: {sam: sam_a}          # results.parquet's `variant` column (a combination of keys,
@@ -101,13 +102,17 @@ from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
     "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "routine",
-    "smoke", "full",
+    "checkpoint_every", "smoke", "full",
 )
 SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
 SEARCHERS = ("grid", "optuna")
 SCHEDULERS = ("none", "asha")
 # Grid axes handled by their own top-level lists, so they are not knobs.
 AXES = {"train_ratio": "train_ratios", "seed": "seeds"}
+# A trial checkpoints every N epochs, at its last epoch and at ASHA's rungs (checkpoint +
+# report cost 0.1-0.3 s here: every epoch, they would be a fifth of a short trial's time;
+# benchmarks/RESULTS.md). A trial resumed after a crash repeats at most N - 1 epochs.
+CHECKPOINT_EVERY = 5
 VARIANT_KEY = "__variant__"  # the Tune grid axis of the variants (dropped by trial_params)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # it ends up in folder names
 SPACE_FILE = "a search-space YAML file (search_spaces/*.yaml)"
@@ -221,6 +226,7 @@ class StudySpec:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
+    checkpoint_every: int = CHECKPOINT_EVERY
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
     trial_metrics: tuple[str, ...] = ()  # names of imbtrain.registry.TRIAL_METRICS
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
@@ -470,6 +476,8 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
     _parse_metric(raw, spec, fail)
     _parse_resources(raw.get("resources") or {}, spec, fail)
     spec.max_concurrent = _positive_int_or_none(raw.get("max_concurrent"), "max_concurrent", fail)
+    spec.checkpoint_every = _positive_int_or_none(raw.get("checkpoint_every"),
+                                                  "checkpoint_every", fail) or CHECKPOINT_EVERY
     spec.variants = _parse_variants(raw.get("variants"), spec, fail)
     spec.trial_metrics = _parse_trial_metrics(raw.get("trial_metrics"), fail)
     for key in SECTIONS:

@@ -63,14 +63,20 @@ ADDRESS_TIMEOUT_S = 5.0  # a cluster address that does not answer in this long i
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
 TUNER_KIND = ("the Tune state of a started study (Ray's tuner.pkl); this folder cannot be "
               "resumed: run the study again under another --name")
+WARM_HOOK = "imbtrain.tune.trainable.warm_worker"  # a local study's workers import the loop
 
 
 # ---------------------------------------------------------------------------------------
 # Ray
 # ---------------------------------------------------------------------------------------
 
-def init_ray(address: str | None) -> None:
-    """Start Ray in-process with this machine's CPUs, or connect to `address`."""
+def init_ray(address: str | None, dashboard: bool = False) -> None:
+    """Start Ray in-process with this machine's CPUs, or connect to `address`.
+
+    In-process, Ray starts with what a local study needs: no dashboard (`dashboard` asks for
+    one), no usage-stats reporting, and workers that import the training loop as they start
+    (`trainable.warm_worker`), while the driver sets up Tune and MLflow: a worker's first
+    trial starts training at once."""
     import ray
 
     if ray.is_initialized():
@@ -91,9 +97,13 @@ def init_ray(address: str | None) -> None:
                             "start one (ray start --head, imbtrain cluster-local start) or "
                             "leave --address out to run on this machine") from None
     else:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # "local", not None: None would join any cluster `ray start` left on this machine.
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                 log_to_driver=True)
+        # The job's workers run the hook, so the generic workers Ray would start for the
+        # first driver could never serve a trial: they are not started.
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=dashboard,
+                 log_to_driver=True, runtime_env={"worker_process_setup_hook": WARM_HOOK},
+                 _system_config={"prestart_worker_first_driver": False})
 
 
 def check_address(address: str | None) -> None:
@@ -238,6 +248,29 @@ def make_scheduler(spec: StudySpec):
                          reduction_factor=spec.reduction_factor)
 
 
+def asha_rungs(spec: StudySpec) -> tuple[int, ...]:
+    """The epochs at which ASHA may stop a trial (Ray's milestones: grace_period times powers
+    of the reduction factor, below max_t); none without ASHA. Trials checkpoint there.
+
+        >>> from imbtrain.study.space import StudySpec
+        >>> asha_rungs(StudySpec("s", "s", base={"epochs": 9}, scheduler="asha",
+        ...                      grace_period=1, reduction_factor=3))
+        (1, 3, 9)
+    """
+    if spec.scheduler != "asha":
+        return ()
+    g, rf = spec.grace_period, spec.reduction_factor
+    count = int(math.log(spec.epochs / g) / math.log(rf) + 1) if spec.epochs >= g else 0
+    return tuple(g * rf ** k for k in range(count))
+
+
+def _trainable(spec: StudySpec, study: StudyDir):
+    from imbtrain.tune.trainable import make_trainable
+
+    return make_trainable(spec.cpus_per_trial, spec.gpus_per_trial, spec.trial_metrics,
+                          spec.metric, study, spec.checkpoint_every, asha_rungs(spec))
+
+
 def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbose: int,
                max_failures: int = MAX_FAILURES):
     """A `tune.Tuner` of the study in `exp_dir` (Tune writes its checkpoints and state to
@@ -246,7 +279,6 @@ def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbo
     from ray import tune
 
     from imbtrain.tune.interrupt import StopOnSignal
-    from imbtrain.tune.trainable import make_trainable
 
     study = as_study_dir(exp_dir)
     searcher = make_searcher(spec, study.local)
@@ -263,9 +295,8 @@ def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbo
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         callbacks=[*callbacks, StopOnSignal()], verbose=verbose)
-    return tune.Tuner(make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                     spec.trial_metrics, spec.metric, study),
-                      param_space=param_space(spec), tune_config=tune_config,
+    return tune.Tuner(_trainable(spec, study), param_space=param_space(spec),
+                      tune_config=tune_config,
                       run_config=run_config)
 
 
@@ -276,12 +307,9 @@ def restore_tuner(spec: StudySpec, exp_dir: Path | StudyDir):
     folder the user named (--storage/--name), never on a path taken from elsewhere."""
     from ray import tune
 
-    from imbtrain.tune.trainable import make_trainable
-
     study = as_study_dir(exp_dir)
     return tune.Tuner.restore(str(study.local) if study.is_local else study.path,
-                              make_trainable(spec.cpus_per_trial, spec.gpus_per_trial,
-                                             spec.trial_metrics, spec.metric, study),
+                              _trainable(spec, study),
                               resume_unfinished=True, resume_errored=True,
                               storage_filesystem=None if study.is_local else study.fs)
 
@@ -330,6 +358,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
     meta = {"name": study.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
             "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
+            "checkpoint_every": spec.checkpoint_every,
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
             "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
             "base": dict(spec.base), "mlflow_uri": mlflow_uri, STUDY_UID_KEY: uid}
@@ -402,7 +431,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
               verbose: int = 0, max_failures: int | None = None,
-              register: str | None = None) -> StudyResult:
+              register: str | None = None, checkpoint_every: int | None = None,
+              dashboard: bool = False) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
     `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
@@ -411,7 +441,9 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
     often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
     resumed study keeps its own); `register` the MLflow registered model that gets the best
-    model of each train ratio. Returns the tables and the best config.
+    model of each train ratio; `checkpoint_every` a trial's epochs between checkpoints
+    (default: the space's `checkpoint_every`; a resumed study keeps its own); `dashboard`
+    starts Ray's dashboard with an in-process Ray. Returns the tables and the best config.
     """
     if not isinstance(spec, StudySpec):
         spec = load_space(spec)
@@ -422,6 +454,12 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     if gpus_per_trial is not None:
         spec = replace(spec, gpus_per_trial=float(gpus_per_trial))
     spec = absolute_paths(spec)  # trials run in folders of their own, on any node
+    if checkpoint_every is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 1:
+            raise UserError(f"--checkpoint-every must be a whole number of epochs >= 1, got "
+                            f"{checkpoint_every!r}")
+        spec = replace(spec, checkpoint_every=checkpoint_every)
     name = name or (f"{spec.name}_smoke" if spec.is_smoke else spec.name)
     if mlflow_uri:  # absolute, so a resume from another folder finds the same store
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
@@ -446,7 +484,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
             _check_recorded_mlflow(meta, name)
         try:
             tuner, meta = _prepare(spec, study, meta, logger, address, mlflow_uri,
-                                   max_concurrent, gpus_per_trial, max_failures, verbose)
+                                   max_concurrent, gpus_per_trial, max_failures, verbose,
+                                   checkpoint_every, dashboard)
         except BaseException:
             if not resume:  # a study that never started leaves no folder behind
                 study.remove()
@@ -465,10 +504,11 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
 
 def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
              address: str | None, mlflow_uri: str | None, max_concurrent: int | None,
-             gpus_per_trial: float | None, max_failures: int | None, verbose: int):
+             gpus_per_trial: float | None, max_failures: int | None, verbose: int,
+             checkpoint_every: int | None = None, dashboard: bool = False):
     """Ray up, every node checked, then the tuner: a new one (study.yaml written first) or
     the study's own restored (`meta`: its study.yaml)."""
-    init_ray(address)
+    init_ray(address, dashboard=dashboard)
     check_resources(spec, address)
     from imbtrain.tune.preflight import preflight
 
@@ -478,9 +518,12 @@ def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if meta is not None:
         print(f"resuming study {study.name} in {study.uri}", flush=True)
-        _note_kept_settings(study, mlflow_uri, max_concurrent, gpus_per_trial, max_failures)
+        _note_kept_settings(study, mlflow_uri, max_concurrent, gpus_per_trial, max_failures,
+                            checkpoint_every)
         study.pull(OPTUNA_FILE)  # the searcher's study, at the path its state names
-        return restore_tuner(replace(spec, metric=meta["metric"]), study), meta
+        kept = meta.get("checkpoint_every", spec.checkpoint_every)  # what it started with
+        return restore_tuner(replace(spec, metric=meta["metric"], checkpoint_every=kept),
+                             study), meta
     study.clear_working_copy()  # a cache of an earlier study of this URI is not this one
     meta = _write_study_file(spec, study, mlflow_uri, logger.uid if logger else None)
     print(f"study {study.name}: {spec.num_trials()} trials, {spec.searcher} search, "
@@ -548,12 +591,14 @@ def _push_searcher(study: StudyDir) -> None:
 
 
 def _note_kept_settings(study: StudyDir, mlflow_uri: str | None, max_concurrent: int | None,
-                        gpus_per_trial: float | None, max_failures: int | None = None) -> None:
+                        gpus_per_trial: float | None, max_failures: int | None = None,
+                        checkpoint_every: int | None = None) -> None:
     """A resumed study keeps the settings it started with (Tune restores them from
     tuner.pkl); say so when the command line asks for others."""
     ignored = [f for f, v in (("--max-concurrent", max_concurrent),
                               ("--gpus-per-trial", gpus_per_trial),
-                              ("--max-failures", max_failures)) if v is not None]
+                              ("--max-failures", max_failures),
+                              ("--checkpoint-every", checkpoint_every)) if v is not None]
     recorded = _read_study_file(study).get("mlflow_uri")
     if mlflow_uri and recorded and _same_uri(mlflow_uri, recorded) is False:
         ignored.append(f"--mlflow-uri (it keeps logging to {recorded})")

@@ -4,13 +4,14 @@
     # inside a trial: config = {"batch_size": 32, "train_ratio": 0.1, "seed": 1}
     #   -> TrainConfig(**spec.base, **config) -> train(cfg, report=...) -> tune.report(...)
 
-Every epoch the trial reports its metrics with a checkpoint (the loop's `state`, saved with
-torch.save), so `Tuner.restore` continues a trial at its last epoch and ASHA can stop it
-between epochs. The last epoch is reported once the loop has returned, with the final metrics
-(neural collapse, a method's final stage) merged in, so every trial's last result is its
-final result; its checkpoint also holds the trial's model folder (`MODEL_DIR`,
-`imbtrain.saved`: the final weights, the class names, the fitted tabular transform), from
-which the driver logs the best model of each train ratio.
+Every epoch the trial reports its metrics, so ASHA can stop it between epochs; every
+`checkpoint_every` epochs (the space's key), at ASHA's rungs and at the last epoch the report
+carries a checkpoint (the loop's `state`, saved with torch.save), so `Tuner.restore`
+continues a trial from its last checkpoint (`checkpoint_due`). The last epoch is reported
+once the loop has returned, with the final metrics (neural collapse, a method's final stage)
+merged in, so every trial's last result is its final result; its checkpoint also holds the
+trial's model folder (`MODEL_DIR`, `imbtrain.saved`: the final weights, the class names, the
+fitted tabular transform), from which the driver logs the best model of each train ratio.
 
 Data, once per worker, not once per trial: a per-process cache of `build_data`, keyed by the
 config fields that decide the data (`DATA_FIELDS`). Not `tune.with_parameters`: the study's
@@ -43,7 +44,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,8 +54,9 @@ from imbtrain.errors import DivergedError, UserError
 from imbtrain.files import read_torch
 from imbtrain.metrics.trial import compute_trial_metrics
 from imbtrain.study.checkpoints import MODEL_DIR, STATE_FILE, STATE_KIND  # a checkpoint's
-from imbtrain.study.paths import NOT_A_PATH, PATH_KEYS
-from imbtrain.study.storage import StudyDir, local_file
+
+if TYPE_CHECKING:  # pyarrow (the study's storage) only where a trial touches it
+    from imbtrain.study.storage import StudyDir
 
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
@@ -119,16 +121,20 @@ def _plain_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _report(metrics: dict[str, float], state: dict[str, Any] | None,
             info: dict[str, Any], reported: list[dict[str, float]] | None = None,
-            model: tuple | None = None) -> None:
-    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint, and
-    with `model` = (network, cfg, data) the trial's model folder in it. The checkpoint's
-    INFO_FILE also carries every result reported so far (`reported`, this one appended):
-    the trial's history, whole whatever Tune's result files lose (collect)."""
+            model: tuple | None = None, checkpoint: bool = True) -> None:
+    """One `tune.report`; with `checkpoint`, the state (none for a diverged epoch) and the
+    trial's info as a checkpoint, and with `model` = (network, cfg, data) the trial's model
+    folder in it. The checkpoint's INFO_FILE also carries every result reported so far
+    (`reported`, this one appended): the trial's history, whole whatever Tune's result files
+    lose (collect)."""
     from ray import tune
 
     if reported is not None:
         reported.append(_plain_metrics(metrics))
         info = {**info, "history": reported}
+    if not checkpoint:
+        tune.report(dict(metrics))
+        return
     with tempfile.TemporaryDirectory() as d:
         if state is not None:
             torch.save(_numpy_rng_safe(state), os.path.join(d, STATE_FILE))
@@ -202,19 +208,45 @@ def trial_config(config: dict[str, Any]):
                         f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): "
                         "it is not a trial of the study; start the study again (remove its "
                         "folder) instead of resuming it")
+    from imbtrain.study.paths import PATH_KEYS
+    from imbtrain.study.storage import local_file
+
     params = {k: local_file(v) if k in PATH_KEYS and isinstance(v, str) else v
               for k, v in params.items()}  # pretrained=s3://...: a copy on this node
     return TrainConfig(**params)
 
 
+def checkpoint_due(epoch: int, epochs: int, every: int, rungs: tuple[int, ...] = ()) -> bool:
+    """Whether the report of `epoch` carries a checkpoint: every `every` epochs, the last
+    epoch, and ASHA's rungs (where it may stop the trial: a stopped trial's last result then
+    has its checkpoint, with its weights and info, like a finished trial's).
+
+        >>> [e for e in range(1, 9) if checkpoint_due(e, 8, 3, rungs=(1, 2, 4))]
+        [1, 2, 3, 4, 6, 8]
+    """
+    return epoch >= epochs or epoch % max(1, every) == 0 or epoch in rungs
+
+
+def warm_worker() -> None:
+    """Ray's worker_process_setup_hook of a local study (`runner.init_ray`): a worker imports
+    the training loop while it waits for its first trial, not after the trial has started.
+    An import that fails here fails again, with its message, in the trial."""
+    try:
+        import imbtrain.train  # noqa: F401
+    except Exception:  # the trial reports it
+        pass
+
+
 def run_trial(config: dict[str, Any], cpus: float = 1.0,
               trial_metrics: tuple[str, ...] = (), metric: str | None = None,
-              fault: Fault | None = None, storage: StudyDir | None = None) -> None:
+              fault: Fault | None = None, storage: StudyDir | None = None,
+              checkpoint_every: int = 1, rungs: tuple[int, ...] = ()) -> None:
     """One trial (`_run_trial`); a `UserError` ends it with `user_error_result`, once: no
     retry, no traceback (the module docstring)."""
     done: dict[str, Any] = {"epoch": 0.0}  # the last epoch reported, for a UserError's result
     try:
-        _run_trial(config, cpus, trial_metrics, metric, fault, storage, done)
+        _run_trial(config, cpus, trial_metrics, metric, fault, storage, done,
+                   checkpoint_every, rungs)
     except UserError as e:
         info = {**where(), "trial_name": _label(config), "error": str(e)}
         _report(user_error_result(e, metric, done["epoch"]), None, info, done.get("reported"))
@@ -231,16 +263,20 @@ def _label(config: dict[str, Any]) -> str:
 
 def _run_trial(config: dict[str, Any], cpus: float, trial_metrics: tuple[str, ...],
                metric: str | None, fault: Fault | None, storage: StudyDir | None,
-               done: dict[str, Any]) -> None:
+               done: dict[str, Any], checkpoint_every: int = 1,
+               rungs: tuple[int, ...] = ()) -> None:
     """Body of one trial: the trial's config (a full TrainConfig), trained and reported.
 
     Checks first that this node can write the study's `storage` and read the trial's files
     (`imbtrain.tune.preflight`; a node the autoscaler added after the driver's preflight).
-    Reports every epoch but the last as it ends; the last after `train` returns, merged with
-    the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial), so a
-    trial's last result is its final result. A diverged trial ends with `diverged_result`
-    (no checkpoint: nothing worth resuming); `metric` is the study's, `fault` an injected one.
+    Reports every epoch but the last as it ends, with a checkpoint where `checkpoint_due`
+    (every `checkpoint_every` epochs and at ASHA's `rungs`); the last after `train` returns,
+    merged with the final metrics and the space's `trial_metrics` (imbtrain.metrics.trial),
+    with a checkpoint, so a trial's last result is its final result. A diverged trial ends
+    with `diverged_result` (no state: nothing worth resuming); `metric` is the study's,
+    `fault` an injected one.
     """
+    from imbtrain.study.paths import NOT_A_PATH, PATH_KEYS
     from imbtrain.study.space import trial_label
     from imbtrain.train import train
     from imbtrain.tune.preflight import check_trial_access
@@ -262,10 +298,12 @@ def _run_trial(config: dict[str, Any], cpus: float, trial_metrics: tuple[str, ..
     def report(metrics: dict[str, float], state: dict[str, Any]) -> None:
         if fault is not None:
             fault.check(cfg, int(metrics["epoch"]), resumed=resume is not None)
-        if metrics["epoch"] >= cfg.epochs:  # held back until the final metrics are known
+        epoch = int(metrics["epoch"])
+        if epoch >= cfg.epochs:  # held back until the final metrics are known
             last.update(metrics=metrics, state=state)
             return
-        _report(metrics, state, info, reported)
+        _report(metrics, state, info, reported,
+                checkpoint=checkpoint_due(epoch, cfg.epochs, checkpoint_every, rungs))
         done["epoch"] = float(metrics["epoch"])
 
     def log(line: str) -> None:
@@ -289,22 +327,24 @@ def _run_trial(config: dict[str, Any], cpus: float, trial_metrics: tuple[str, ..
 
 
 def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = (),
-                   metric: str | None = None, storage: StudyDir | None = None) -> Callable:
+                   metric: str | None = None, storage: StudyDir | None = None,
+                   checkpoint_every: int = 1, rungs: tuple[int, ...] = ()) -> Callable:
     """The trainable for `tune.Tuner`: `run_trial` asking for `cpus` and `gpus` a trial, and
     computing the space's `trial_metrics` at its end; `metric` is the study's (reported as
     NaN by a diverged trial), `storage` the study's folder (each trial checks it can write
-    there). `IMBTRAIN_FAULT` is read here, in the driver.
+    there); a checkpoint every `checkpoint_every` epochs, at the last and at ASHA's `rungs`.
+    `IMBTRAIN_FAULT` is read here, in the driver.
 
     The config travels in the param space (`StudySpec.param_space`: the full TrainConfig),
     the data through the per-process cache above; nothing large is captured here.
     """
     from ray import tune
 
-    trial_metrics = tuple(trial_metrics)
+    trial_metrics, rungs = tuple(trial_metrics), tuple(rungs)
     fault = parse_fault(os.environ.get(FAULT_ENV))
 
     def imbtrain_trial(config: dict[str, Any]) -> None:
         run_trial(config, cpus=cpus, trial_metrics=trial_metrics, metric=metric, fault=fault,
-                  storage=storage)
+                  storage=storage, checkpoint_every=checkpoint_every, rungs=rungs)
 
     return tune.with_resources(imbtrain_trial, {"cpu": cpus, "gpu": gpus})
