@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from imbtrain.errors import UserError
+from imbtrain.files import read_yaml
 from imbtrain.registry import ANALYSES
 from imbtrain.study.results import OPTUNA_FILE
 from imbtrain.study.storage import StudyDir, as_study_dir
@@ -36,6 +37,7 @@ from imbtrain.study.storage import StudyDir, as_study_dir
 Analysis = Callable[..., list[Path]]
 
 ANALYSES_FILE = "analyses.yaml"  # {kind: {option: value}} a study drew, beside its tables
+ANALYSES_KIND = "a mapping of analysis kind -> options (the analyses a study drew)"
 
 register_analysis = ANALYSES.register
 """`@register_analysis(kind)`: `fn` is the analysis `kind` (`imbtrain analyze --kind <kind>`),
@@ -171,8 +173,8 @@ def _recorded(study: StudyDir) -> dict[str, dict[str, Any]]:
     path = study.pull(ANALYSES_FILE)[0]
     if path is None or not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
+    data = read_yaml(path, ANALYSES_KIND, empty_ok=True) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict | None) for v in data.values()):
         raise UserError(f"{study.file(ANALYSES_FILE)}: expected a mapping of analysis kind "
                         "-> options")
     return {str(k): dict(v or {}) for k, v in data.items()}

@@ -22,6 +22,7 @@ the full TrainConfig of the configuration with its first seed, ready for
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +40,10 @@ def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.Da
     """
     if metric not in results.columns:
         known = sorted(c for c in results.columns if c.startswith(("val_", "test_", "train_")))
-        raise UserError(f"metric {metric!r} is not in the results; known: {', '.join(known)}")
+        near = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise UserError(f"metric {metric!r} is not in the results{hint}; known: "
+                        f"{', '.join(known)}")
     done = results[(results["status"] == "TERMINATED") & results[metric].notna()]
     if done.empty:
         raise UserError(f"no finished trial reports {metric}; nothing to export")
@@ -97,10 +101,47 @@ def export(results_dir: str | Path | StudyDir, metric: str | None = None, top: i
 
 def study_metric(results_dir: str | Path | StudyDir) -> tuple[str, str]:
     """The metric and mode the study tuned (its study.yaml), else val_bal_acc / max."""
-    import yaml
+    from imbtrain.study.results import read_study_file
 
-    path = as_study_dir(results_dir).pull(STUDY_FILE)[0]
+    study = as_study_dir(results_dir)
+    path = study.pull(STUDY_FILE)[0]
     if path is not None and path.is_file():
-        meta = yaml.safe_load(path.read_text()) or {}
+        meta = read_study_file(study.local)
         return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
     return "val_bal_acc", "max"
+
+
+def best_trial_per_ratio(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
+    """The best configuration at each train ratio and the trial that stands for it.
+
+    The train ratio is a condition of the data, not a knob: each ratio gets its own best
+    configuration, ranked as `rank_configs` ranks them (the mean of `metric` over seeds), and
+    its trial is the one of its first seed, the config `export` writes (so training that
+    config again gives that trial's model). One row a ratio with a finished trial, in the
+    results' order: `train_ratio`, `trial_id`, `trial_name`, `mean`, `n`, `seed`.
+
+        >>> results = pd.DataFrame({
+        ...     "trial_id": list("abcdef"), "trial_name": list("ABCDEF"),
+        ...     "status": ["TERMINATED"] * 6, "config/train_ratio": [1.0] * 4 + [0.1] * 2,
+        ...     "config/batch_size": [16, 16, 64, 64, 16, 64], "config/seed": [0, 1] * 3,
+        ...     "val_bal_acc": [0.70, 0.80, 0.90, 0.50, 0.4, 0.3]})
+        >>> best_trial_per_ratio(results, "val_bal_acc")
+           train_ratio trial_id trial_name  mean  n  seed
+        0          1.0        a          A  0.75  2     0
+        1          0.1        e          E  0.40  1     0
+    """
+    rows = []
+    for ratio, part in results.groupby("config/train_ratio", sort=False):
+        try:
+            top = rank_configs(part, metric, mode).iloc[0]
+        except UserError:  # no finished trial at this ratio
+            continue
+        match = (part["status"] == "TERMINATED") & (part["config/seed"] == top["seed"])
+        for key in (c for c in top.index if c.startswith("config/")):
+            match &= (part[key] == top[key]) | (part[key].isna() & pd.isna(top[key]))
+        trial = part[match].iloc[0]
+        rows.append({"train_ratio": float(ratio), "trial_id": trial["trial_id"],
+                     "trial_name": trial["trial_name"], "mean": float(top["mean"]),
+                     "n": int(top["n"]), "seed": int(top["seed"])})
+    return pd.DataFrame(rows, columns=["train_ratio", "trial_id", "trial_name", "mean", "n",
+                                       "seed"])

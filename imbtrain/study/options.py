@@ -49,6 +49,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="at most K trials at once (default: as many as the CPUs hold)")
     p.add_argument("--gpus-per-trial", type=float, metavar="F",
                    help="GPUs a trial asks for, fractions allowed (default: the space's)")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the best model of each train ratio in the MLflow model "
+                        "registry: one version of NAME a ratio, with the alias r<ratio> "
+                        "(r0_02 for 0.02)")
     p.add_argument("--max-failures", type=int, metavar="N",
                    help=f"restart a failed trial (an error, a lost node) from its last "
                         f"checkpoint up to N times before recording it as ERROR (default "
@@ -70,6 +74,12 @@ def add_script_options(p: argparse.ArgumentParser) -> None:
 
 def study_kwargs(args: argparse.Namespace) -> dict:
     """`run_study` keyword arguments from the parsed options."""
+    for flag, value, what in (("--name", args.name, "a folder name under --storage"),
+                              ("--storage", args.storage, "the folder studies are written to"),
+                              ("--address", args.address, "a Ray cluster's address (auto on "
+                                                          "its head)")):
+        if value is not None and not str(value).strip():  # an unset shell variable, say
+            raise UserError(f"{flag} is empty; give {what}, or leave the option out")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
@@ -80,4 +90,4 @@ def study_kwargs(args: argparse.Namespace) -> dict:
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
-            "max_failures": args.max_failures}
+            "max_failures": args.max_failures, "register": getattr(args, "register", None)}

@@ -150,6 +150,13 @@ def write_tables(tables: StudyTables, exp_dir: str | Path | StudyDir) -> None:
     study.push(RESULTS_FILE, HISTORY_FILE)
 
 
+# What each table is, for the one line a damaged file gets (imbtrain.files.read_parquet).
+RESULTS_KIND = ("a study's results table, one row a trial (`imbtrain study ... --resume` "
+                "writes it again from the study's Tune files)")
+HISTORY_KIND = ("a study's history table, one row a trial-epoch (`imbtrain study ... "
+                "--resume` writes it again from the study's Tune files)")
+
+
 def read_results(results_dir: str | Path | StudyDir) -> pd.DataFrame:
     """results.parquet of a finished study (a folder, a URI or a `StudyDir`)."""
     from imbtrain.errors import UserError
@@ -161,15 +168,47 @@ def read_results(results_dir: str | Path | StudyDir) -> pd.DataFrame:
             else results_dir
         raise UserError(f"{shown}: no {RESULTS_FILE}; expected the folder of a finished "
                         "study, <storage>/<name> (e.g. runs/batch_size)")
-    return pq.read_table(path).to_pandas()
+    return _read_table(path, RESULTS_KIND, ("trial_id", "status"))
 
 
 def read_history(results_dir: str | Path | StudyDir) -> pd.DataFrame:
     """history.parquet of a study folder (an empty table when it has none)."""
     path = as_study_dir(results_dir).pull(HISTORY_FILE)[0]
     if path is not None and path.is_file():
-        return pq.read_table(path).to_pandas()
+        return _read_table(path, HISTORY_KIND, ("trial_id", "epoch"))
     return pd.DataFrame(columns=["trial_id", "trial_name", "epoch"])
+
+
+STUDY_KIND = "the record of a study that imbtrain study writes (a mapping with its metric)"
+
+
+def read_study_file(results_dir: str | Path | StudyDir) -> dict[str, Any]:
+    """study.yaml of a study folder (a folder, a URI or a `StudyDir`): a mapping with at
+    least the study's `metric` and `mode` (`imbtrain.tune.runner` writes it); one line when
+    it is damaged or of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_yaml
+
+    study = as_study_dir(results_dir)
+    path = study.pull(STUDY_FILE)[0] or study.local / STUDY_FILE
+    meta = read_yaml(path, STUDY_KIND)
+    if not isinstance(meta, dict) or not isinstance(meta.get("metric"), str) \
+            or meta.get("mode", "max") not in ("max", "min"):
+        raise UserError(f"{path}: not a study record (no metric and mode); expected {STUDY_KIND}")
+    return meta
+
+
+def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A study table; one line when it is damaged, not Parquet, or a table of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_parquet
+
+    table = read_parquet(path, kind)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path}: a Parquet table without the column(s) "
+                        f"{', '.join(missing)}; expected {kind}")
+    return table.to_pandas()
 
 
 def read_tables(results_dir: str | Path | StudyDir) -> StudyTables:

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -91,9 +92,10 @@ from typing import Any
 
 import yaml
 
-from imbtrain.config import TrainConfig, check_value
+from imbtrain.config import FIELDS, TrainConfig, check_value
 from imbtrain.errors import UserError
-from imbtrain.registry import DISTRIBUTIONS, TRIAL_METRICS
+from imbtrain.files import load_yaml, read_text
+from imbtrain.registry import DATASETS, DISTRIBUTIONS, TRIAL_METRICS
 from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines_dir
 
 TOP_KEYS = (
@@ -108,6 +110,13 @@ SCHEDULERS = ("none", "asha")
 AXES = {"train_ratio": "train_ratios", "seed": "seeds"}
 VARIANT_KEY = "__variant__"  # the Tune grid axis of the variants (dropped by trial_params)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # it ends up in folder names
+SPACE_FILE = "a search-space YAML file (search_spaces/*.yaml)"
+ROUTINE_FILE = "a routine YAML file (a mapping of TrainConfig keys to values)"
+# Every trial config of a finite study is built (and so checked) before Ray starts, up to
+# this many; beyond it, every pair of knob values with the other knobs at their first value.
+MAX_COMBINATIONS = 256
+# The types of the keys a distribution of ranges may draw (randint's integers are floats too).
+RANGE_TYPES = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
 
 
 class SpaceError(UserError):
@@ -227,10 +236,18 @@ class StudySpec:
         """Each variant's value of every key that some variant sets (the base's value where
         it sets none): what a trial's config holds for them (Tune's `sample_from`s of
         `imbtrain.tune.translate.param_space` resolve to these)."""
-        plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
+        plain = {**self.base_config().to_dict(), "train_ratio": self.train_ratios[0]}
         keys = variant_keys(self.variants)
         return {name: {k: over.get(k, plain[k]) for k in keys}
                 for name, over in self.variants.items()}
+
+    def base_config(self) -> TrainConfig:
+        """The base as a TrainConfig; when the base alone is none (a knob completes it, e.g.
+        a data_dir grid of an on-disk dataset), the first trial's."""
+        try:
+            return TrainConfig(**self.base)
+        except UserError:
+            return self.trial_config(next(trial_points(self)))
 
     def num_trials(self) -> int:
         """How many trials the study runs (grid: grid points x num_samples)."""
@@ -245,8 +262,15 @@ class StudySpec:
         return TrainConfig(**{**self.base, **trial_params(config)})
 
     def with_smoke(self) -> StudySpec:
-        """The spec with its `smoke` section applied (what `--smoke` runs)."""
-        return self if self.is_smoke else self.variant("smoke")
+        """The spec with its `smoke` section applied (what `--smoke` runs); a space without
+        one is refused (it would run whole)."""
+        if self.is_smoke:
+            return self
+        if "smoke" not in self.sections:
+            raise SpaceError(f"{self.path}: --smoke: the space has no smoke section, so it "
+                             "would run whole; add one (e.g. smoke: {base: {epochs: 1}, "
+                             "seeds: [0]}) or leave out --smoke")
+        return self.variant("smoke")
 
     def variant(self, section: str | None = None, base: dict[str, Any] | None = None,
                 changes: dict[str, Any] | None = None) -> StudySpec:
@@ -340,8 +364,9 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     package). Its smoke section is checked whole, its full section key by key."""
     p = find_space(path)
     path = str(p)
+    text = read_text(p, SPACE_FILE)  # a binary, empty or non-UTF-8 file: one line
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = load_yaml(text, p)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -350,7 +375,8 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     if not isinstance(raw, dict):
         raise SpaceError(f"{path}: expected a mapping of keys ({', '.join(TOP_KEYS)})")
     spec = _parse(raw, path, name or p.stem)
-    spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
+    if "smoke" in spec.sections:
+        spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
     if "full" in spec.sections:  # keys and values now; combinations once data_dir is known
         _parse(merge_section(raw, spec.sections["full"], path, where="full."), path,
                spec.name, where="full.", combinations=False)
@@ -407,8 +433,9 @@ def load_routine(path: Path) -> dict[str, Any]:
     def fail(key: str, msg: str) -> SpaceError:
         return SpaceError(f"{path}: {key}: {msg}")
 
+    text = read_text(path, ROUTINE_FILE)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = load_yaml(text, path)
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpaceError(f"{path}: invalid YAML: {problem}") from None
@@ -454,6 +481,7 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
             raise fail(f"{key}.{inner[0]}", "a section cannot hold another")
         if section:
             spec.sections[key] = section
+    _check_scheduler_budget(spec, fail)
     if combinations:
         _check_trial_configs(spec, fail)
     return spec
@@ -509,11 +537,39 @@ def _parse_knob(key: str, spec: Any, fail) -> Knob:
         raise fail(label, f"unknown distribution {dist!r}; allowed: {allowed}")
     if not isinstance(values, list) or not values:
         raise fail(f"{label}.{dist}", "expected a non-empty list")
+    _check_distribution_type(key, dist, f"{label}.{dist}", fail)
     try:
         checked = DISTRIBUTIONS.get(dist)(key, values)
     except UserError as e:
         raise fail(f"{label}.{dist}", str(e)) from None
     return Knob(key, dist, tuple(checked))
+
+
+def _check_distribution_type(key: str, dist: str, label: str, fail) -> None:
+    """A distribution of ranges only on a key of its type: `uniform` and `loguniform` draw
+    floats, `randint` integers; a string or boolean key takes `grid` or `choice` only."""
+    if not DISTRIBUTIONS.meta(dist).get("bounds"):
+        return
+    kind = _type_name(key)
+    allowed = RANGE_TYPES.get(dist)
+    if allowed is None or kind in allowed:
+        return
+    if kind == "int":
+        hint = "use randint (integers, both bounds included), grid or choice"
+    elif kind == "float":
+        hint = "use uniform or loguniform, grid or choice"
+    else:
+        hint = "use grid or choice with its values"
+    raise fail(label, f"{dist} draws {'integers' if dist == 'randint' else 'numbers'} but "
+                      f"{key} is {_TYPE_WORDS[kind]} key; {hint}")
+
+
+_TYPE_WORDS = {"int": "an integer", "float": "a float", "str": "a string", "bool": "a boolean"}
+
+
+def _type_name(key: str) -> str:
+    t = FIELDS[key].type
+    return t if isinstance(t, str) else t.__name__
 
 
 def _parse_axis(raw: dict, key: str, field_name: str, base: dict, fail) -> list:
@@ -652,10 +708,28 @@ def _parse_trial_metrics(value: Any, fail) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _check_scheduler_budget(spec: StudySpec, fail) -> None:
+    """ASHA's settings against the trials' budget (its max_t is the base's epochs): Ray
+    asserts grace_period <= max_t, and a knob or variant of epochs would make max_t wrong."""
+    if spec.scheduler != "asha":
+        return
+    epochs_set = ["knobs.epochs"] if "epochs" in spec.knobs else []
+    epochs_set += [f"variants.{n}.epochs" for n, over in spec.variants.items() if "epochs" in over]
+    if epochs_set:
+        raise fail(epochs_set[0], "ASHA stops trials by epoch up to the base's epochs; "
+                                  "set epochs in base, not per trial, or use scheduler none")
+    if spec.grace_period > spec.epochs:
+        raise fail("scheduler.grace_period", f"{spec.grace_period} is more than the trials' "
+                                             f"epochs ({spec.epochs}); allowed: 1 to "
+                                             f"{spec.epochs}")
+
+
 def _check_trial_configs(spec: StudySpec, fail) -> None:
     """Build the TrainConfig of each train ratio (and variant) with the first value of every
-    knob, so that a combination TrainConfig rejects (not a single value) fails before Ray
-    starts."""
+    knob, then of every value of each knob, then of every combination of knob values (the
+    bounds of a range: its corners), variants and train ratios, so that a value or a
+    combination TrainConfig rejects fails before Ray starts; then check the metric against
+    the names those trials report."""
     first = {k.key: k.values[0] for k in spec.knobs.values()}
     for name, over in (spec.variants or {None: {}}).items():
         for r in spec.train_ratios:
@@ -663,4 +737,87 @@ def _check_trial_configs(spec: StudySpec, fail) -> None:
                 spec.trial_config({**first, "train_ratio": r, "seed": spec.seeds[0], **over})
             except UserError as e:
                 raise fail(f"variants.{name}" if name else "base", str(e)) from None
+    plain = {**first, "train_ratio": spec.train_ratios[0], "seed": spec.seeds[0],
+             **next(iter(spec.variants.values()), {})}
+    for knob in spec.knobs.values():  # each value alone: the knob's own key in the message
+        for value in knob.values[1:]:
+            try:
+                spec.trial_config({**plain, knob.key: value})
+            except UserError as e:
+                raise fail(f"knobs.{knob.key}.{knob.dist}", str(e)) from None
+    configs = []
+    for point in trial_points(spec):
+        try:
+            configs.append(spec.trial_config(point))
+        except UserError as e:
+            raise fail("knobs", f"the trials with {_describe(point, first, spec)}: "
+                                f"{e}") from None
+    _check_metric(spec, configs, fail)
 
+
+def trial_points(spec: StudySpec):
+    """The trial configs (as dicts) the checks build: every combination of the knobs'
+    values (grid and choice values, the bounds of a range), the variants and the train
+    ratios, at the first seed; beyond MAX_COMBINATIONS, every pair of knob values with the
+    other knobs at their first value (rules across keys relate two keys at a time)."""
+    knobs = list(spec.knobs.values())
+    first = {k.key: k.values[0] for k in knobs}
+    variants = list((spec.variants or {None: {}}).items())
+    total = math.prod(len(k.values) for k in knobs) * len(variants) * len(spec.train_ratios)
+    if total <= MAX_COMBINATIONS:
+        combos = [dict(zip([k.key for k in knobs], values, strict=True))
+                  for values in itertools.product(*(k.values for k in knobs))]
+    else:
+        combos = [{**first, a.key: va, b.key: vb}
+                  for a, b in itertools.combinations(knobs, 2)
+                  for va in a.values for vb in b.values]
+    for combo in combos:
+        for name, over in variants:
+            for r in spec.train_ratios:
+                point = {**combo, "train_ratio": r, "seed": spec.seeds[0], **over}
+                if name is not None:
+                    point[VARIANT_KEY] = name
+                yield point
+
+
+def _describe(point: dict[str, Any], first: dict[str, Any], spec: StudySpec) -> str:
+    """The values that make a trial config: knob values other than their first, its
+    variant, its train ratio."""
+    parts = [f"{k}={v}" for k, v in point.items() if k in first and v != first[k]]
+    if VARIANT_KEY in point:
+        parts.append(f"variant {point[VARIANT_KEY]}")
+    if len(spec.train_ratios) > 1:
+        parts.append(f"train_ratio={point['train_ratio']}")
+    return ", ".join(parts)
+
+
+def _check_metric(spec: StudySpec, configs: list[TrainConfig], fail) -> None:
+    """The study's metric must be one every trial reports at every epoch (Tune compares
+    trials on it after each): a split metric of the train or val split, for the trials'
+    number of classes (`imbtrain.metrics.split.epoch_metric_names`)."""
+    from imbtrain.metrics.split import epoch_metric_names
+
+    metric = spec.metric
+    counts = {_num_classes(c) for c in configs} or {None}
+    missing = [k for k in counts if metric not in epoch_metric_names(k or 2)
+               and not (k is None and PER_CLASS.fullmatch(metric))]
+    if not missing:
+        return
+    k = min((c for c in counts if c), default=None)
+    names = [n for n in epoch_metric_names(k or 2) if n.startswith(("val_", "train_"))]
+    near = difflib.get_close_matches(metric, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    plain = [n for n in names if n.startswith("val_") and not PER_CLASS.fullmatch(n)]
+    per_class = f"val_class_acc_0..{k - 1}" if k else "val_class_acc_<class index>"
+    raise fail("metric", f"{metric!r} is not a metric the trials report{hint}; allowed: "
+                         f"{', '.join(plain)}, {per_class}, and the same of train_")
+
+
+PER_CLASS = re.compile(r"(train|val)_class_acc_\d+")
+
+
+def _num_classes(cfg: TrainConfig) -> int | None:
+    """The classes of a config's dataset when its registration says (None: read from the
+    files, e.g. imagefolder, tabular)."""
+    n = DATASETS.meta(cfg.dataset).get("num_classes")
+    return n(cfg) if callable(n) else n

@@ -26,7 +26,7 @@ from imbtrain.study.results import (
 )
 from imbtrain.study.space import trial_label, trial_params, variant_of
 from imbtrain.study.storage import StudyDir, as_study_dir
-from imbtrain.tune.trainable import INFO_FILE
+from imbtrain.tune.trainable import ERROR_KEY, INFO_FILE, USER_ERROR
 
 
 def _error_line(trial) -> str | None:
@@ -69,6 +69,8 @@ def trial_history(trial, info: dict[str, Any], frame: pd.DataFrame | None) -> pd
     rows = pd.DataFrame(info["history"]) if info.get("history") else None
     frames = [f for f in (frame, rows) if f is not None and not f.empty]
     both = pd.concat(frames, ignore_index=True) if frames else None
+    if both is not None and USER_ERROR in both:  # the result of a UserError is no epoch
+        both = both[both[USER_ERROR] != 1.0]
     return history_table(trial.trial_id, "", both)  # an epoch's latest row: the checkpoint's
 
 
@@ -82,6 +84,8 @@ def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str,
     status = trial.status
     if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
         status, error = "DIVERGED", info.get("error", "training diverged")
+    if status == "TERMINATED" and last.get(USER_ERROR):  # failed once, not retried
+        status, error = "ERROR", str(last.get(ERROR_KEY) or info.get("error", "error"))
     row: dict[str, Any] = {
         "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
         "status": status, "error": error,

@@ -11,9 +11,13 @@ last checkpoint, errored ones are retried from theirs) -> `fit` with the MLflow 
 (`imbtrain.tune.mlflow_log`, one writer: this driver) -> results.parquet, history.parquet
 (`imbtrain.tune.collect`, in the format of `imbtrain.study.results`) and best.yaml
 (`imbtrain.study.export`) under `<storage>/<name>/`, logged as artifacts of the study's
-MLflow parent run. study.yaml records what the study was asked and what ran it (the
-resolved base config, imbtrain's version and git commit); the MLflow runs carry the same as
-tags. A failed trial is restarted from its
+MLflow parent run, and the model of each train ratio's best trial under `models/r<ratio>/`,
+logged to the parent run as the MLflow model `model_r<ratio>` (MLflow names take no dots:
+`model_r0_02` for 0.02; with `register`, one new
+version of that registered model a ratio, tagged with its train ratio and given the alias
+`r<ratio>`, dots as underscores: `models:/NAME@r0_02`). study.yaml records what the study
+was asked and what ran it (the resolved base config, imbtrain's version and git commit); the
+MLflow runs carry the same as tags. A failed trial is restarted from its
 last checkpoint up to `max_failures` times (RELIABILITY.md has every fault and its handling).
 """
 
@@ -28,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from imbtrain.config import TrainConfig
 from imbtrain.errors import StudyInterrupted, UserError
-from imbtrain.study.export import best_configs
+from imbtrain.files import check_pickle
+from imbtrain.study.export import best_configs, best_trial_per_ratio
 from imbtrain.study.lock import StudyLock
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
 from imbtrain.study.paths import absolute_paths, study_files
@@ -41,13 +45,14 @@ from imbtrain.study.results import (
     RESULTS_FILE,
     STUDY_FILE,
     StudyResult,
+    read_study_file,
     write_tables,
 )
-from imbtrain.study.space import StudySpec, load_space, trial_label
+from imbtrain.study.space import StudySpec, load_space, trial_label, trial_points
 from imbtrain.study.storage import StudyDir, as_study_dir
 from imbtrain.tune.collect import collect, experiment_started, finished_trials
 from imbtrain.tune.translate import param_space
-from imbtrain.version import provenance
+from imbtrain.version import provenance, provenance_tags
 
 __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult",
            "log_artifacts", "run_study"]
@@ -56,6 +61,8 @@ STUDY_UID_KEY = "mlflow_study_uid"  # in study.yaml: the tag that finds the MLfl
 TUNER_FILE = "tuner.pkl"  # Tune's pickled Tuner: a study folder was set up
 ADDRESS_TIMEOUT_S = 5.0  # a cluster address that does not answer in this long is refused
 KEEP_CHECKPOINTS = 2  # the latest two: one may be half-written when a driver dies
+TUNER_KIND = ("the Tune state of a started study (Ray's tuner.pkl); this folder cannot be "
+              "resumed: run the study again under another --name")
 
 
 # ---------------------------------------------------------------------------------------
@@ -72,6 +79,9 @@ def init_ray(address: str | None) -> None:
 
     if not address or is_loopback_address(address):
         bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        # Worker lines reach a log file or a pipe: no raw colour codes around their prefix.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if address:
         check_address(address)
         try:
@@ -145,6 +155,8 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
     driver's view of the study; Ray's own tables list every metric and are set quiet)."""
     from ray import tune
 
+    from imbtrain.tune.trainable import ERROR_KEY, USER_ERROR
+
     class StudyProgress(tune.Callback):
         def _done(self, trials, trial=None) -> str:
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
@@ -152,7 +164,7 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            if result.get("diverged"):  # said by on_trial_complete
+            if result.get("diverged") or result.get(USER_ERROR):  # said by on_trial_complete
                 return
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
@@ -161,6 +173,10 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             last = trial.last_result or {}
+            if last.get(USER_ERROR):  # the trial's one line; it is not retried
+                print(f"{self._done(trials, trial)} FAILED {trial}: {last.get(ERROR_KEY)}",
+                      flush=True)
+                return
             if last.get("diverged"):
                 print(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
                       f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
@@ -293,6 +309,9 @@ def _check_study_dir(study: StudyDir, resume: bool) -> None:
         raise UserError(f"--resume: the study in {study.uri} never started (Tune wrote no "
                         "experiment state there); remove that folder and run the study "
                         "again without --resume")
+    if resume:  # both read before Ray starts: a damaged file is one line, not a traceback
+        check_pickle(study.pull(TUNER_FILE)[0], TUNER_KIND)
+        _read_study_file(study)
     if not resume and study.exists() and study.names():
         if has_tuner and not started:
             raise UserError(f"{study.uri} holds a study that never started (no experiment "
@@ -318,7 +337,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
         meta["trial_metrics"] = list(spec.trial_metrics)
-    meta["config"] = TrainConfig(**spec.base).to_dict()  # every trial's, before its knobs
+    meta["config"] = spec.base_config().to_dict()  # every trial's, before its knobs
     meta.update(provenance())
     study.local.mkdir(parents=True, exist_ok=True)
     (study.local / STUDY_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
@@ -328,12 +347,10 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
 
 def _read_study_file(exp_dir: Path | StudyDir) -> dict:
     study = as_study_dir(exp_dir)
-    path = study.pull(STUDY_FILE)[0]
-    meta = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else None
-    if not isinstance(meta, dict) or "metric" not in meta:
-        raise UserError(f"{study.file(STUDY_FILE)} is missing or damaged; it records the "
-                        "study's metric and MLflow store, which --resume needs")
-    return meta
+    if not study.is_file(STUDY_FILE):
+        raise UserError(f"{study.file(STUDY_FILE)} is missing; it records the study's metric "
+                        "and MLflow store, which --resume needs")
+    return read_study_file(study)
 
 
 def check_data(spec: StudySpec, address: str | None) -> None:
@@ -344,12 +361,16 @@ def check_data(spec: StudySpec, address: str | None) -> None:
     if address:
         return
     from imbtrain.data import clear_cache, load_raw
+    from imbtrain.methods.m2m import check_teacher_file
+    from imbtrain.pretrained import check_weights_file
 
-    first = {k.key: k.values[0] for k in spec.knobs.values()}
     seen = set()
-    for over in (spec.variants or {None: {}}).values():
-        cfg = spec.trial_config({**first, "train_ratio": spec.train_ratios[0],
-                                 "seed": spec.seeds[0], **over})
+    for point in trial_points(spec):  # every data source a trial may read (a data_dir grid)
+        cfg = spec.trial_config(point)
+        if cfg.pretrained != "none":  # weights files too: their format, without loading
+            check_weights_file(cfg.pretrained)
+        if cfg.method == "m2m" and cfg.m2m_teacher:
+            check_teacher_file(cfg.m2m_teacher, cfg.model)
         source = (cfg.dataset, cfg.data_dir, cfg.label_column, cfg.tabular_preset,
                   cfg.tabular_drop, cfg.image_size)
         if cfg.data_dir and source not in seen:
@@ -364,23 +385,15 @@ def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
     run: the space, smoke, the metric, and imbtrain's version and git commit."""
     if not mlflow_uri:
         return None
+    from imbtrain.tune.mlflow_curate import space_params
     from imbtrain.tune.mlflow_log import StudyMLflowLogger, check_writable
 
     tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
             "imbtrain.metric": spec.metric, **provenance_tags()}
-    logger = StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False)
+    logger = StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False,
+                               knobs=tuple(spec.knobs), params=space_params(spec))
     check_writable(logger.tracking_uri, logger.experiment_name)
     return logger
-
-
-def provenance_tags() -> dict[str, str]:
-    """MLflow tags of what ran a study: `imbtrain.version`, and `imbtrain.git_commit` when
-    imbtrain runs from a git checkout."""
-    meta = provenance()
-    tags = {"imbtrain.version": meta["imbtrain_version"]}
-    if "git_commit" in meta:
-        tags["imbtrain.git_commit"] = meta["git_commit"]
-    return tags
 
 
 def run_study(spec: StudySpec | str | Path, name: str | None = None,
@@ -388,7 +401,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
-              verbose: int = 0, max_failures: int | None = None) -> StudyResult:
+              verbose: int = 0, max_failures: int | None = None,
+              register: str | None = None) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
     `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
@@ -396,7 +410,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     `mlflow_uri` None turns MLflow logging off; `verbose` is Ray's own output (0: only this
     module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
     often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
-    resumed study keeps its own). Returns the tables and the best config.
+    resumed study keeps its own); `register` the MLflow registered model that gets the best
+    model of each train ratio. Returns the tables and the best config.
     """
     if not isinstance(spec, StudySpec):
         spec = load_space(spec)
@@ -414,6 +429,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         mlflow_uri = normalize_tracking_uri(mlflow_uri)
     if max_failures is not None and max_failures < 0:
         raise UserError(f"--max-failures must be 0 or more, got {max_failures}")
+    if register and not mlflow_uri:
+        raise UserError("--register needs MLflow: give --mlflow-uri (not none)")
     from imbtrain.tune.trainable import FAULT_ENV, parse_fault
 
     parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
@@ -443,7 +460,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         if signals.signum is not None:
             _interrupted(study, meta, signals.signum)
         return finish_study(study, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
-                            meta.get(STUDY_UID_KEY))
+                            meta.get(STUDY_UID_KEY), register=register)
 
 
 def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
@@ -555,9 +572,11 @@ def _same_uri(a: str, b: str) -> bool:
 
 
 def finish_study(exp_dir: Path | StudyDir, mlflow_uri: str | None, metric: str, mode: str,
-                 uid: str | None = None) -> StudyResult:
-    """Write results.parquet, history.parquet and best.yaml into the study's storage; log
-    them to the parent run (the one tagged with the study's `uid`)."""
+                 uid: str | None = None, register: str | None = None) -> StudyResult:
+    """Write results.parquet, history.parquet, best.yaml and the best model of each train
+    ratio into the study's storage; log them, the best metric of each ratio and the models
+    to the parent run (the one tagged with the study's `uid`), registering the models as
+    `register` when given."""
     study = as_study_dir(exp_dir)
     tables = collect(study, metric, mode)
     write_tables(tables, study)
@@ -571,6 +590,9 @@ def finish_study(exp_dir: Path | StudyDir, mlflow_uri: str | None, metric: str, 
     study.pull(STUDY_FILE)
     files = [study.local / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
     parent = log_artifacts(mlflow_uri, study.name, [f for f in files if f.is_file()], uid)
+    models = save_best_models(study, tables.results, metric, mode)
+    if parent:
+        log_best_models(mlflow_uri, study.name, uid, parent, models, metric, register)
     status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
     failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
     print(f"wrote {study.file(RESULTS_FILE)} ({len(tables.results)} trials, {failed} failed"
@@ -579,6 +601,74 @@ def finish_study(exp_dir: Path | StudyDir, mlflow_uri: str | None, metric: str, 
           + (f", {BEST_FILE}" if best is not None else ""), flush=True)
     return StudyResult(study.local, tables.results, tables.history, best, metric, mode,
                        mlflow_uri, parent, uid, storage=study)
+
+
+MODELS_DIR = "models"  # <study>/models/r<ratio>/: the best trial's model folder of each ratio
+
+
+def _ratio(r: float) -> str:
+    return f"r{r:g}"
+
+
+def save_best_models(exp_dir: Path | StudyDir, results: pd.DataFrame, metric: str,
+                     mode: str) -> list[tuple[dict, Path]]:
+    """The model folder of each train ratio's best trial (`best_trial_per_ratio`) copied to
+    `<study>/models/r<ratio>/` (in the study's storage too): [(its row, its local folder)].
+    A model that cannot be saved costs a warning line, never the study."""
+    from imbtrain.study.checkpoints import save_trial_model
+
+    if not len(results) or metric not in results or "config/train_ratio" not in results:
+        return []
+    study = as_study_dir(exp_dir)
+    saved = []
+    for row in best_trial_per_ratio(results, metric, mode).to_dict("records"):
+        out = study.local / MODELS_DIR / _ratio(row["train_ratio"])
+        try:
+            result = StudyResult(study.local, None, None, None, "", "", None, None,
+                                 storage=study)
+            saved.append((row, save_trial_model(result, row["trial_id"], out)))
+            study.push(out)
+        except Exception as e:  # a checkpoint gone or unreadable: the tables are the record
+            print(f"warning: the model of {row['trial_name']} (best at train_ratio="
+                  f"{row['train_ratio']:g}) was not saved: {_first_line(e)}",
+                  file=sys.stderr, flush=True)
+    if saved:
+        names = ", ".join(f"{MODELS_DIR}/{p.name}" for _, p in saved)
+        print(f"best model of each train ratio in {study.uri}: {names} "
+              f"(imbtrain predict {study.local / MODELS_DIR / saved[0][1].name} INPUT)",
+              flush=True)
+    return saved
+
+
+def log_best_models(mlflow_uri: str, study_name: str, uid: str, parent: str,
+                    models: list[tuple[dict, Path]], metric: str,
+                    register: str | None = None) -> None:
+    """The best `metric` of each train ratio (`best_<metric>_r<ratio>`, the mean over
+    seeds) and the models of `save_best_models` on the parent run: one MLflow model a ratio,
+    registered as versions of `register` (tag `imbtrain.train_ratio`, alias `r0_02`). MLflow
+    failing here costs one warning line, never the study."""
+    from imbtrain.tune.mlflow_log import log_study_summary
+    from imbtrain.tune.mlflow_models import log_model_folder
+
+    try:
+        log_study_summary(mlflow_uri, study_name, {
+            f"best_{metric}_{_ratio(row['train_ratio'])}": row["mean"] for row, _ in models},
+            uid=uid)
+        for row, folder in models:
+            alias = _ratio(row["train_ratio"]).replace(".", "_")  # MLflow names: no dots
+            tags = {"imbtrain.study": study_name,
+                    "imbtrain.train_ratio": f"{row['train_ratio']:g}",
+                    "imbtrain.trial_id": row["trial_id"],
+                    "imbtrain.trial_name": row["trial_name"]}
+            info = log_model_folder(mlflow_uri, parent, folder, name=f"model_{alias}",
+                                    register=register, tags=tags, alias=alias)
+            if register:
+                print(f"MLflow: registered {MODELS_DIR}/{folder.name} as models:/{register}/"
+                      f"{info.registered_model_version} (models:/{register}@{alias})",
+                      flush=True)
+    except Exception as e:  # MlflowException, connection errors: the study's files are safe
+        print(f"warning: MLflow: the best models were not logged to {mlflow_uri} "
+              f"({_first_line(e)}); they are in the study folder", file=sys.stderr, flush=True)
 
 
 # The MLflow uid of each study this process ran, by name: for callers of `log_artifacts`

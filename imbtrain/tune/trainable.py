@@ -8,7 +8,9 @@ Every epoch the trial reports its metrics with a checkpoint (the loop's `state`,
 torch.save), so `Tuner.restore` continues a trial at its last epoch and ASHA can stop it
 between epochs. The last epoch is reported once the loop has returned, with the final metrics
 (neural collapse, a method's final stage) merged in, so every trial's last result is its
-final result.
+final result; its checkpoint also holds the trial's model folder (`MODEL_DIR`,
+`imbtrain.saved`: the final weights, the class names, the fitted tabular transform), from
+which the driver logs the best model of each train ratio.
 
 Data, once per worker, not once per trial: a per-process cache of `build_data`, keyed by the
 config fields that decide the data (`DATA_FIELDS`). Not `tune.with_parameters`: the study's
@@ -20,7 +22,11 @@ trials; the cache then also spares the subsampling for trials that share a ratio
 
 Faults (RELIABILITY.md). A trial whose loss turns NaN or infinite (`DivergedError`) is a
 result, not a crash: it reports `diverged = 1` for that epoch and ends, and results.parquet
-records it with status DIVERGED. Checkpoints are read with `torch.load(weights_only=True)`.
+records it with status DIVERGED. A `UserError` in a trial (data missing on the node, a
+malformed file found there) is deterministic: retrying cannot help, so the trial reports
+`user_error = 1` with the error's one line and ends at once, without Tune's retries and
+without a traceback; results.parquet records it with status ERROR and that line.
+Checkpoints are read with `torch.load(weights_only=True)`.
 `IMBTRAIN_FAULT` (test-only, read by the driver, never a config key) injects a failure:
 `raise@K` raises at the end of epoch K of every trial, `raise@K:seed=1,train_ratio=0.1` of
 the trials with those config values; only in an attempt that did not resume from a
@@ -44,13 +50,16 @@ import torch
 
 from imbtrain.data import cached_data
 from imbtrain.errors import DivergedError, UserError
+from imbtrain.files import read_torch
 from imbtrain.metrics.trial import compute_trial_metrics
-from imbtrain.study.checkpoints import STATE_FILE  # the loop's state in a checkpoint
+from imbtrain.study.checkpoints import MODEL_DIR, STATE_FILE, STATE_KIND  # a checkpoint's
 from imbtrain.study.paths import NOT_A_PATH, PATH_KEYS
 from imbtrain.study.storage import StudyDir, local_file
 
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
+USER_ERROR = "user_error"  # 1.0 in the last result of a trial a UserError ended
+ERROR_KEY = "error"  # ... with the error's one line (a string: never a metric)
 
 
 def where() -> dict[str, Any]:
@@ -78,7 +87,8 @@ def _load_resume_state() -> tuple[dict[str, Any] | None, list[dict[str, float]]]
         path = os.path.join(d, STATE_FILE)
         if not os.path.isfile(path):  # the checkpoint of a diverged epoch: nothing to resume
             return None, reported
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # A damaged file is one line (a UserError: the same checkpoint would fail each retry)
+        state = read_torch(path, STATE_KIND)
     return _numpy_rng_back(state), reported
 
 
@@ -108,10 +118,12 @@ def _plain_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _report(metrics: dict[str, float], state: dict[str, Any] | None,
-            info: dict[str, Any], reported: list[dict[str, float]] | None = None) -> None:
-    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint. The
-    checkpoint's INFO_FILE also carries every result reported so far (`reported`, this one
-    appended): the trial's history, whole whatever Tune's result files lose (collect)."""
+            info: dict[str, Any], reported: list[dict[str, float]] | None = None,
+            model: tuple | None = None) -> None:
+    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint, and
+    with `model` = (network, cfg, data) the trial's model folder in it. The checkpoint's
+    INFO_FILE also carries every result reported so far (`reported`, this one appended):
+    the trial's history, whole whatever Tune's result files lose (collect)."""
     from ray import tune
 
     if reported is not None:
@@ -120,6 +132,10 @@ def _report(metrics: dict[str, float], state: dict[str, Any] | None,
     with tempfile.TemporaryDirectory() as d:
         if state is not None:
             torch.save(_numpy_rng_safe(state), os.path.join(d, STATE_FILE))
+        if model is not None:
+            from imbtrain.saved import write_model_folder
+
+            write_model_folder(os.path.join(d, MODEL_DIR), *model)
         with open(os.path.join(d, INFO_FILE), "w") as f:
             json.dump(info, f)
         tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(d))
@@ -155,6 +171,15 @@ def parse_fault(text: str | None) -> Fault | None:
     return Fault(int(epoch), tuple((key, value) for key, _, value in pairs))
 
 
+def user_error_result(error: UserError, metric: str | None, epoch: float) -> dict[str, Any]:
+    """The result a trial ends with when a `UserError` stops it: the last epoch it reported
+    (0 before the first), `user_error` = 1, the error's line, and the study's metric as NaN
+    (as `diverged_result`)."""
+    out = {metric: math.nan} if metric else {}
+    line = " ".join(str(error).split()) or type(error).__name__
+    return {**out, "epoch": float(epoch), USER_ERROR: 1.0, ERROR_KEY: line}
+
+
 def diverged_result(error: DivergedError, metric: str | None) -> dict[str, float]:
     """The result a diverged trial ends with: its epoch, `diverged` = 1, the train loss, and
     the study's metric as NaN (Tune requires it in every result; Optuna records NaN as a
@@ -185,6 +210,28 @@ def trial_config(config: dict[str, Any]):
 def run_trial(config: dict[str, Any], cpus: float = 1.0,
               trial_metrics: tuple[str, ...] = (), metric: str | None = None,
               fault: Fault | None = None, storage: StudyDir | None = None) -> None:
+    """One trial (`_run_trial`); a `UserError` ends it with `user_error_result`, once: no
+    retry, no traceback (the module docstring)."""
+    done: dict[str, Any] = {"epoch": 0.0}  # the last epoch reported, for a UserError's result
+    try:
+        _run_trial(config, cpus, trial_metrics, metric, fault, storage, done)
+    except UserError as e:
+        info = {**where(), "trial_name": _label(config), "error": str(e)}
+        _report(user_error_result(e, metric, done["epoch"]), None, info, done.get("reported"))
+
+
+def _label(config: dict[str, Any]) -> str:
+    from imbtrain.study.space import trial_label
+
+    try:
+        return trial_label(config)
+    except UserError:  # a config TrainConfig refuses
+        return "trial"
+
+
+def _run_trial(config: dict[str, Any], cpus: float, trial_metrics: tuple[str, ...],
+               metric: str | None, fault: Fault | None, storage: StudyDir | None,
+               done: dict[str, Any]) -> None:
     """Body of one trial: the trial's config (a full TrainConfig), trained and reported.
 
     Checks first that this node can write the study's `storage` and read the trial's files
@@ -209,6 +256,7 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     data = cached_data(cfg)
     info = {**where(), "train_counts": list(data.train_counts), "trial_name": name}
     resume, reported = _load_resume_state()
+    done["reported"] = reported
     last: dict[str, Any] = {}
 
     def report(metrics: dict[str, float], state: dict[str, Any]) -> None:
@@ -218,6 +266,7 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
             last.update(metrics=metrics, state=state)
             return
         _report(metrics, state, info, reported)
+        done["epoch"] = float(metrics["epoch"])
 
     def log(line: str) -> None:
         # Epoch summaries are the driver's to print (one line a result, in order); other
@@ -235,7 +284,8 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     extra = compute_trial_metrics(trial_metrics, result, data)
     if reported and "metrics" not in last:  # that last epoch's report is in already
         reported.pop()
-    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info, reported)
+    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info, reported,
+            model=(result.model, cfg, data))
 
 
 def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = (),
