@@ -1,4 +1,4 @@
-"""More bad inputs through the real CLI (RELIABILITY.md, "Bad inputs", rows 50 on): every
+"""More bad inputs through the real CLI (RELIABILITY.md, "Bad inputs", rows 53 on): every
 value and combination of a search space, distributions on keys of their type, the metric
 against the names a trial reports, ASHA against the budget, duplicate and boolean YAML keys,
 data_dir for embedded data, empty options, --smoke without a smoke section, an --out that
