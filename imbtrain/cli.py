@@ -225,11 +225,20 @@ def study_main(name: str, argv: list[str] | None = None) -> int:
     return paper.get(name).main(argv, _backend())
 
 
-def _backend():
-    """The Ray side a study runs on."""
-    import imbtrain.tune
+class _Backend:
+    """The Ray side a study runs on, `imbtrain.tune`, imported when the study first calls it:
+    the study says what it is starting before PyTorch and Ray load (seconds on a busy
+    machine)."""
 
-    return imbtrain.tune
+    def __getattr__(self, name: str):
+        import imbtrain.tune
+
+        return getattr(imbtrain.tune, name)
+
+
+def _backend():
+    """The Ray side a study runs on (`_Backend`)."""
+    return _Backend()
 
 
 # ================================================================ export
@@ -237,13 +246,21 @@ def _backend():
 
 @command
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a study's best configs as TrainConfig YAML",
-                       description="Write the best configurations of a finished study (ranked "
-                                   "by the mean of the metric over seeds) as TrainConfig YAML "
-                                   "for `imbtrain train --config`.")
+    p = sub.add_parser("export", help="write a study's best configs, per train ratio, as YAML",
+                       description="Write the best configuration of a finished study at each "
+                                   "train ratio (a condition of the data, not a knob), ranked "
+                                   "by the mean of a validation metric over seeds, as "
+                                   "TrainConfig YAML for `imbtrain train --config`. A study of "
+                                   "one train ratio: FILE; of several: FILE_r<ratio>.yaml for "
+                                   "each, and FILE as their index. A test-split metric is "
+                                   "refused: model selection never uses the test split.")
     p.add_argument("results_dir", metavar="RESULTS_DIR",
                    help="a finished study's folder, e.g. runs/batch_size")
-    p.add_argument("--metric", help="metric to rank by (default: the study's, val_bal_acc)")
+    p.add_argument("--train-ratio", type=float, metavar="R",
+                   help="the best at this train ratio only, written to FILE (default "
+                        "<RESULTS_DIR>/best_r<R>.yaml)")
+    p.add_argument("--metric", help="metric to rank by, of the validation split (default: the "
+                                    "study's, val_bal_acc); a train_ metric ranks by fit")
     p.add_argument("--mode", choices=("max", "min"), help="default: the study's (max)")
     p.add_argument("--top", type=int, default=1, metavar="K",
                    help="write the K best (FILE_1.yaml ... FILE_K.yaml)")
@@ -252,14 +269,24 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from imbtrain.study.export import export, study_metric
+    from imbtrain.study.export import check_selection_metric, export, is_index, study_metric
 
     metric, mode = study_metric(args.results_dir)
-    paths = export(args.results_dir, metric=args.metric or metric, top=args.top,
-                   out=args.out, mode=args.mode or mode)
+    metric = args.metric or metric
+    check_selection_metric(metric)  # before anything is read or written
+    if metric.removeprefix("best/").startswith("train_"):
+        print(f"note: {metric} is of the training split: it ranks how well a configuration "
+              "fits the data it trained on, not how it generalises (val_ metrics do that)",
+              file=sys.stderr)
+    paths = export(args.results_dir, metric=metric, top=args.top, out=args.out,
+                   mode=args.mode or mode, train_ratio=args.train_ratio)
     for path in paths:
         print(f"wrote {path}")
-    print(f"train it with: imbtrain train --config {paths[0]}")
+    index = len(paths) > 1 and is_index(paths[-1])  # several ratios: their files, then it
+    configs = paths[:-1] if index else paths
+    # several ratios: the most imbalanced one's, the condition imbalance studies are about
+    best = configs[-args.top] if index else configs[0]
+    print(f"train it with: imbtrain train --config {best}")
     return 0
 
 
