@@ -36,7 +36,8 @@ of the paper is behind it.
 
 Every line goes through `imbtrain.study.console` (a heartbeat while nothing else prints).
 The Ray side is handed in, never imported: `backend` is `imbtrain.tune` (what the command
-line passes), anything with its `run_study`, `log_artifacts` and `run_prerequisites`.
+line passes), anything with its `run_study`, `log_artifacts` and `run_prerequisites` (and,
+optionally, `stop_ray`, called before the study returns).
 """
 
 from __future__ import annotations
@@ -251,7 +252,12 @@ class StudyScript(Study):
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             report(outcome, result.path, files, spec.is_smoke)
-            return print_summary(result)
+            status = print_summary(result)
+            stop = getattr(backend, "stop_ray", None)  # optional: a backend may keep Ray up
+            if stop is not None:
+                CONSOLE.step("stopping Ray")
+                stop()
+            return status
 
     def findings(self, result: StudyResult, drawn: Drawn, spec: StudySpec) -> Outcome | None:
         """The study's `analyse` on the drawn analyses; None without one, or when what it

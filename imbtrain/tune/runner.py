@@ -78,6 +78,21 @@ def init_ray(address: str | None, verbose: int = 1) -> None:
         # "local", not None: None would join any cluster `ray start` left on this machine.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                  **init_options(verbose))
+    _RAY_STARTED_HERE.append(True)
+
+
+_RAY_STARTED_HERE: list[bool] = []  # init_ray started (or joined) Ray in this process
+
+
+def stop_ray() -> None:
+    """Shut down the Ray session `init_ray` started, if any (a session someone else started,
+    a test's, is left running). A study script calls it before it exits, inside the console's
+    heartbeat: stopping Ray's workers takes seconds on a busy machine."""
+    import ray
+
+    if _RAY_STARTED_HERE and ray.is_initialized():
+        ray.shutdown()
+    _RAY_STARTED_HERE.clear()
 
 
 def check_resources(spec: StudySpec, address: str | None) -> None:
