@@ -452,6 +452,11 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{p}: not valid YAML{where}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of config keys, got {type(data).__name__}")
+    if isinstance(data.get("per_train_ratio"), list):  # a study's index (imbtrain.study.export)
+        files = [str(p.parent / e["config"]) for e in data["per_train_ratio"]
+                 if isinstance(e, dict) and "config" in e]
+        raise ConfigError(f"{p} lists a study's best configuration at each train ratio, not "
+                          f"one config; train one of them: {', '.join(files)}")
     for key in data:
         try:
             _known(key)

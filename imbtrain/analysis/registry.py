@@ -13,9 +13,10 @@ wrote in `out_dir` (PNG figures, Parquet and Markdown tables), registered under 
 It raises `UserError` when the study lacks what it needs (a column, a knob value), saying
 what is missing. `imbtrain analyze RESULTS_DIR --kind K` calls `run_analysis`.
 
-A study script records the analyses it drew, with their options, in `analyses.yaml` beside
+A study's search space declares the analyses it draws (`analyses:`, recorded in its
+study.yaml); the study records those it drew, with their options, in `analyses.yaml` beside
 results.parquet (`record_analyses`), so that `imbtrain analyze RESULTS_DIR` alone re-draws
-exactly those.
+exactly those (else the space's, else every kind the results can feed).
 """
 
 from __future__ import annotations
@@ -40,8 +41,18 @@ ANALYSES_FILE = "analyses.yaml"  # {kind: {option: value}} a study drew, beside 
 ANALYSES_KIND = "a mapping of analysis kind -> options (the analyses a study drew)"
 
 register_analysis = ANALYSES.register
-"""`@register_analysis(kind)`: `fn` is the analysis `kind` (`imbtrain analyze --kind <kind>`),
-in `imbtrain.registry.ANALYSES` (filled by the modules of imbtrain.analysis on import)."""
+"""`@register_analysis(kind, fits=None)`: `fn` is the analysis `kind` (`imbtrain analyze --kind
+<kind>`), in `imbtrain.registry.ANALYSES` (filled by the modules of imbtrain.analysis on
+import). `fits(results, history, **options) -> reason | None` says why the analysis would be
+trivial for a study (a one-knob importance bar): a study and `imbtrain analyze` without
+`--kind` then skip it with that reason."""
+
+
+def fits(kind: str, results: pd.DataFrame, history: pd.DataFrame,
+         options: dict[str, Any]) -> str | None:
+    """Why analysis `kind` would be trivial for this study (its `fits` rule), else None."""
+    rule = ANALYSES.meta(kind).get("fits")
+    return None if rule is None else rule(results, history, **options)
 
 
 def analysis_options(kind: str) -> dict[str, Any]:
@@ -121,8 +132,9 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
     """Draw the analyses `kinds` of the finished study in `results_dir`; the files written,
     per kind. Files go to `out_dir` (default: the study folder, beside results.parquet).
 
-    `kinds` None: those recorded in the study's analyses.yaml, else every registered kind,
-    skipping (with a line to `log`) those the study cannot feed. Options: the study's
+    `kinds` None: those recorded in the study's analyses.yaml, else those its space declared
+    (study.yaml), else every registered kind; the last two skip (with a line to `log`) those
+    the study cannot feed. Options: the study's
     recorded ones, updated by `options`, whose keys are an option name (given to every kind
     that takes it), `kind.option`, or a kind mapped to a dict of its options. An analysis
     that needs the study folder itself (importance: optuna.db) takes it as `results_dir`.
@@ -131,9 +143,11 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
     study.pull(OPTUNA_FILE)  # the importance analysis reads it from the working copy
     results_dir = study.local
     recorded = _recorded(study)
+    declared = {} if recorded else _declared(study)
     options = dict(options or {})
     explicit = kinds is not None
-    kinds = list(kinds) if explicit else (list(recorded) or sorted(ANALYSES))
+    kinds = list(kinds) if explicit else (list(recorded) or list(declared) or sorted(ANALYSES))
+    recorded = recorded or declared  # their options
     unknown = [k for k in kinds if k not in ANALYSES]
     if unknown:
         raise UserError(f"unknown analysis kind(s) {', '.join(unknown)}; kinds: "
@@ -148,9 +162,12 @@ def run_analysis(results_dir: str | Path, kinds: Iterable[str] | None = None,
             opts.setdefault("results_dir", str(results_dir))
         try:
             _check_required(kind, opts)
+            reason = None if explicit else fits(kind, results, history, opts)
+            if reason:
+                raise UserError(reason)
             written[kind] = ANALYSES[kind](results, history, out, **opts)
         except UserError as e:
-            if explicit or kind in recorded:
+            if explicit or (kind in recorded and kind not in declared):
                 raise UserError(f"analysis {kind}: {e}") from e
             log(f"skipped {kind}: {e}")
             continue
@@ -167,6 +184,17 @@ def _check_required(kind: str, opts: dict[str, Any]) -> None:
     if missing:
         raise UserError(f"needs option(s) {', '.join(missing)} (e.g. --option "
                         f"{kind}.{missing[0]}=...)")
+
+
+def _declared(study: StudyDir) -> dict[str, dict[str, Any]]:
+    """The analyses the study's space declared (its study.yaml's `analyses`)."""
+    from imbtrain.study.results import STUDY_FILE, STUDY_KIND
+
+    path = study.pull(STUDY_FILE)[0]
+    data = read_yaml(path, STUDY_KIND) if path is not None and path.is_file() else None
+    analyses = data.get("analyses") if isinstance(data, dict) else None
+    return {str(k): dict(v or {}) for k, v in analyses.items()} if isinstance(
+        analyses, dict) else {}
 
 
 def _recorded(study: StudyDir) -> dict[str, dict[str, Any]]:

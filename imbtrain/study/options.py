@@ -53,6 +53,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="register the best model of each train ratio in the MLflow model "
                         "registry: one version of NAME a ratio, with the alias r<ratio> "
                         "(r0_02 for 0.02)")
+    p.add_argument("--verbose", action="store_true",
+                   help="Ray's, Tune's and MLflow's own output too (start-up banners and "
+                        "warnings, Tune's status tables, the workers' lines); default: the "
+                        "study's own lines only")
     p.add_argument("--max-failures", type=int, metavar="N",
                    help=f"restart a failed trial (an error, a lost node) from its last "
                         f"checkpoint up to N times before recording it as ERROR (default "
@@ -99,4 +103,5 @@ def study_kwargs(args: argparse.Namespace) -> dict:
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
             "max_failures": args.max_failures, "register": getattr(args, "register", None),
-            "checkpoint_every": args.checkpoint_every, "dashboard": args.dashboard}
+            "checkpoint_every": args.checkpoint_every, "dashboard": args.dashboard,
+            "verbose": int(getattr(args, "verbose", 0))}

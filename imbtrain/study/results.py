@@ -29,7 +29,9 @@ without Ray. Files under `<storage>/<name>/` (a folder or a URI, `imbtrain.study
 the trial reported that epoch (double). An epoch reported twice (a trial resumed from an older
 checkpoint) keeps its latest report.
 
-`best.yaml`: the full TrainConfig of the best configuration (see `imbtrain.study.export`).
+`best.yaml`: the full TrainConfig of the best configuration when the study ran one train
+ratio; with several, `best_r<ratio>.yaml` holds each ratio's best and `best.yaml` is their
+index (`imbtrain.study.export`: the train ratio is a condition of the data, not a knob).
 `study.yaml`: what the study was asked (the spec, the metric, the options) and what ran it
 (imbtrain's version and git commit), read again on `--resume`.
 
@@ -218,12 +220,15 @@ def read_tables(results_dir: str | Path | StudyDir) -> StudyTables:
 
 @dataclass
 class StudyResult:
-    """What a finished study left: its folder, tables, the best config and the MLflow run."""
+    """What a finished study left: its folder, tables, the best config (per train ratio:
+    `best_per_ratio`) and the MLflow run."""
 
     path: Path
     results: pd.DataFrame
     history: pd.DataFrame
-    best: Any  # TrainConfig of the best configuration (mean over seeds), None if none finished
+    # TrainConfig of the best configuration (mean over seeds) of a study of one train ratio;
+    # None with several (see best_per_ratio) or when no trial finished
+    best: Any
     metric: str
     mode: str
     mlflow_uri: str | None
@@ -235,3 +240,17 @@ class StudyResult:
     def location(self) -> str:
         """Where the study's files are: its folder or its URI."""
         return self.storage.uri if self.storage is not None else str(self.path)
+
+    @property
+    def best_per_ratio(self) -> dict:
+        """{train ratio: `imbtrain.study.export.Best(config, mean, n, trial_ids)`}, by the
+        mean of the study's metric over seeds; empty when no trial finished."""
+        from imbtrain.errors import UserError
+        from imbtrain.study.export import best_per_ratio
+
+        if not len(self.results) or "status" not in self.results:
+            return {}
+        try:
+            return best_per_ratio(self.results, self.metric, self.mode)
+        except UserError:
+            return {}

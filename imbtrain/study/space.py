@@ -33,7 +33,12 @@ variants:                      # optional named grid points, each a set of confi
   sam_a: {sam: sam_a}          # results.parquet's `variant` column (a combination of keys,
   ssl_sam_a: {ssl: vicreg, sam: sam_a}   # e.g. a method of Table 1, is one variant)
 trial_metrics: [param_count]   # optional extra final metrics a trial computes from its model
-smoke:                         # what --smoke changes: base/knobs merged, the rest replaced
+analyses:                      # optional: what the study draws when it ends (and what
+  sensitivity:                 # `imbtrain analyze` draws again): each an analysis kind of
+    knob: batch_size           # imbtrain.analysis (`imbtrain analyze --list`) with the
+    baseline: 128              # options of its function
+    metric: test_acc
+smoke:                         # what --smoke changes: base/knobs/analyses merged, the rest replaced
   base: {epochs: 1}
   train_ratios: [1.0, 0.1]
   seeds: [0]
@@ -42,6 +47,15 @@ full:                          # what a study's --full changes (the paper's sett
   routine: tuned               # Table 1's routine over the file's base, then:
   base: {dataset: cifar10}     # checked whole once data_dir is given
 ```
+
+Analyses. `analyses` names the analyses a study draws from its result tables when it ends
+(figures and tables in the study folder, recorded in analyses.yaml), so that `imbtrain study
+SPACE`, a study script and `imbtrain analyze` draw the same ones. Each kind is a name of
+`imbtrain.registry.ANALYSES`; its options are the keyword arguments of that analysis
+(every required one given; `results_dir` is the study's own, never set here); a `knob` must be
+one of the space's knobs (or `variant`), a `baseline` one of that knob's values and a sweep's
+`reference` one of its variants. An analysis that a finished study cannot feed (too few
+trials finished) is not drawn, with one line that says why.
 
 Distributions are plug-ins of `imbtrain.registry.DISTRIBUTIONS`, registered below, each a
 function that checks a knob's values and returns them (`imbtrain.tune.translate` turns
@@ -84,6 +98,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import itertools
 import math
 import re
@@ -96,13 +111,13 @@ import yaml
 from imbtrain.config import FIELDS, TrainConfig, check_value
 from imbtrain.errors import UserError
 from imbtrain.files import load_yaml, read_text
-from imbtrain.registry import DATASETS, DISTRIBUTIONS, TRIAL_METRICS
+from imbtrain.registry import ANALYSES, DATASETS, DISTRIBUTIONS, TRIAL_METRICS
 from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines_dir
 
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
     "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "routine",
-    "checkpoint_every", "smoke", "full",
+    "checkpoint_every", "analyses", "smoke", "full",
 )
 SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
 SEARCHERS = ("grid", "optuna")
@@ -229,6 +244,7 @@ class StudySpec:
     checkpoint_every: int = CHECKPOINT_EVERY
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
     trial_metrics: tuple[str, ...] = ()  # names of imbtrain.registry.TRIAL_METRICS
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> options
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
@@ -332,7 +348,8 @@ def trial_label(config: dict[str, Any],
 
 def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
                   where: str = "") -> dict[str, Any]:
-    """`raw` with a section applied: `base` and `knobs` merged key by key, a `routine` put
+    """`raw` with a section applied: `base`, `knobs` and `analyses` merged key by key (an
+    analysis's options replaced whole), a `routine` put
     under the section's base, `variants` given as a list of names picking some of raw's
     variants, the rest replaced (`smoke`: what --smoke changes; `full`: the paper's
     settings). `where` (e.g. "full.") prefixes the keys in messages."""
@@ -345,7 +362,7 @@ def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
     for key, value in section.items():
         if key == "routine":
             continue
-        if key in ("base", "knobs") and isinstance(value, dict):
+        if key in ("base", "knobs", "analyses") and isinstance(value, dict):
             out[key] = {**_mapping(out.get(key)), **value}
         elif key == "variants" and isinstance(value, list):
             have = out.get("variants") or {}
@@ -480,6 +497,7 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
                                                   "checkpoint_every", fail) or CHECKPOINT_EVERY
     spec.variants = _parse_variants(raw.get("variants"), spec, fail)
     spec.trial_metrics = _parse_trial_metrics(raw.get("trial_metrics"), fail)
+    spec.analyses = _parse_analyses(raw.get("analyses"), spec, fail)
     for key in SECTIONS:
         section = raw.get(key) or {}
         if not isinstance(section, dict):
@@ -730,6 +748,72 @@ def _check_scheduler_budget(spec: StudySpec, fail) -> None:
         raise fail("scheduler.grace_period", f"{spec.grace_period} is more than the trials' "
                                              f"epochs ({spec.epochs}); allowed: 1 to "
                                              f"{spec.epochs}")
+
+
+# An analysis's options that the study fills in itself (importance reads its optuna.db).
+STUDY_OPTIONS = ("results_dir",)
+
+
+def analysis_signature(kind: str) -> dict[str, Any]:
+    """The options of analysis `kind` (its keyword arguments after results, history and
+    out_dir) and their defaults, `inspect.Parameter.empty` for a required one."""
+    params = list(inspect.signature(ANALYSES.get(kind)).parameters.values())[3:]
+    return {p.name: p.default for p in params
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in STUDY_OPTIONS}
+
+
+def _parse_analyses(value: Any, spec: StudySpec, fail) -> dict[str, dict[str, Any]]:
+    """`analyses`: {kind: {option: value}} (module doc, "Analyses")."""
+    if value is None:
+        return {}
+    form = "e.g. {sensitivity: {knob: batch_size, baseline: 128}}"
+    if not isinstance(value, dict) or not value:
+        raise fail("analyses", f"expected a mapping of analysis kinds to their options, {form}")
+    out: dict[str, dict[str, Any]] = {}
+    for kind, opts in value.items():
+        label = f"analyses.{kind}"
+        if not isinstance(kind, str) or kind not in ANALYSES:
+            raise fail(label, ANALYSES.unknown(str(kind)))
+        opts = {} if opts is None else opts
+        if not isinstance(opts, dict):
+            raise fail(label, f"expected a mapping of the analysis's options ({{}} for none), "
+                              f"{form}")
+        takes = analysis_signature(kind)
+        for key in opts:
+            if key not in takes:
+                near = difflib.get_close_matches(str(key), list(takes), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise fail(f"{label}.{key}", f"analysis {kind} has no option {key!r}{hint}; "
+                                             f"options: {', '.join(takes) or 'none'}")
+        missing = [k for k, v in takes.items() if v is inspect.Parameter.empty and k not in opts]
+        if missing:
+            raise fail(label, f"analysis {kind} needs option(s) {', '.join(missing)}")
+        _check_analysis_refs(kind, opts, spec, lambda k, m, lb=label: fail(f"{lb}.{k}", m))
+        out[kind] = dict(opts)
+    return out
+
+
+def _check_analysis_refs(kind: str, opts: dict[str, Any], spec: StudySpec, fail) -> None:
+    """An analysis's `knob`, `baseline` and `reference` name what this space runs."""
+    names = list(spec.variants)
+    knob = opts.get("knob")
+    if knob is not None:
+        known = [*spec.knobs, *(["variant", *variant_keys(spec.variants)] if names else [])]
+        if knob not in known:
+            near = difflib.get_close_matches(str(knob), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise fail("knob", f"{knob!r} is not a knob of this space{hint}; knobs: "
+                               f"{', '.join(known) or 'none'}")
+        values = (names if knob == "variant" else list(spec.knobs[knob].values)
+                  if knob in spec.knobs and spec.knobs[knob].dist in ("grid", "choice") else None)
+        base = opts.get("baseline")
+        if base is not None and values is not None and base not in values:
+            raise fail("baseline", f"{base!r} is not a value of {knob} in this space; its "
+                                   f"values: {', '.join(map(str, values))}")
+    ref = opts.get("reference")
+    if ref is not None and opts.get("group", "variant") == "variant" and ref not in names:
+        raise fail("reference", f"{ref!r} is not a variant of this space; variants: "
+                                f"{', '.join(names) or 'none'}")
 
 
 def _check_trial_configs(spec: StudySpec, fail) -> None:

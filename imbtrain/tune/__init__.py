@@ -17,12 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["StudyResult", "log_artifacts", "run_prerequisites", "run_study"]
+__all__ = ["StudyResult", "log_artifacts", "run_prerequisites", "run_study", "stop_ray"]
 
 # Loaded on first use: a Ray worker imports `imbtrain.tune.trainable`, which must not pull
 # in the runner's imports (pandas, the study tables) with it.
 _LAZY = {"StudyResult": "imbtrain.tune.runner", "log_artifacts": "imbtrain.tune.runner",
-         "run_study": "imbtrain.tune.runner", "run_prerequisites": "imbtrain.tune.jobs"}
+         "run_study": "imbtrain.tune.runner", "stop_ray": "imbtrain.tune.runner",
+         "run_prerequisites": "imbtrain.tune.jobs"}
 
 
 def __getattr__(name: str) -> Any:
@@ -36,4 +37,4 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from imbtrain.tune.jobs import run_prerequisites
-    from imbtrain.tune.runner import StudyResult, log_artifacts, run_study
+    from imbtrain.tune.runner import StudyResult, log_artifacts, run_study, stop_ray

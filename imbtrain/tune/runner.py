@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +35,8 @@ import yaml
 
 from imbtrain.errors import StudyInterrupted, UserError
 from imbtrain.files import check_pickle
-from imbtrain.study.export import best_configs, best_trial_per_ratio
+from imbtrain.study.console import CONSOLE
+from imbtrain.study.export import best_trial_per_ratio, write_best
 from imbtrain.study.lock import StudyLock
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
 from imbtrain.study.paths import absolute_paths, study_files
@@ -50,6 +52,7 @@ from imbtrain.study.results import (
 )
 from imbtrain.study.space import StudySpec, load_space, trial_label, trial_points
 from imbtrain.study.storage import StudyDir, as_study_dir
+from imbtrain.tune import quiet
 from imbtrain.tune.collect import collect, experiment_started, finished_trials
 from imbtrain.tune.translate import param_space
 from imbtrain.version import provenance, provenance_tags
@@ -70,8 +73,9 @@ WARM_HOOK = "imbtrain.tune.trainable.warm_worker"  # a local study's workers imp
 # Ray
 # ---------------------------------------------------------------------------------------
 
-def init_ray(address: str | None, dashboard: bool = False) -> None:
-    """Start Ray in-process with this machine's CPUs, or connect to `address`.
+def init_ray(address: str | None, dashboard: bool = False, verbose: int = 1) -> None:
+    """Start Ray in-process with this machine's CPUs, or connect to `address`; `verbose` 0
+    turns Ray's own lines off (`imbtrain.tune.quiet`).
 
     In-process, Ray starts with what a local study needs: no dashboard (`dashboard` asks for
     one), no usage-stats reporting, and workers that import the training loop as they start
@@ -82,6 +86,7 @@ def init_ray(address: str | None, dashboard: bool = False) -> None:
     if ray.is_initialized():
         return
     from imbtrain.tune.loopback import bind_to_loopback, is_loopback_address
+    from imbtrain.tune.quiet import init_options
 
     if not address or is_loopback_address(address):
         bind_to_loopback()  # nothing off this machine needs to reach it (loopback.py)
@@ -91,7 +96,7 @@ def init_ray(address: str | None, dashboard: bool = False) -> None:
     if address:
         check_address(address)
         try:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, **init_options(verbose))
         except ConnectionError as e:  # "auto" with no cluster on this machine
             raise UserError(f"--address {address}: no Ray cluster to join ({_first_line(e)}); "
                             "start one (ray start --head, imbtrain cluster-local start) or "
@@ -102,8 +107,24 @@ def init_ray(address: str | None, dashboard: bool = False) -> None:
         # The job's workers run the hook, so the generic workers Ray would start for the
         # first driver could never serve a trial: they are not started.
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=dashboard,
-                 log_to_driver=True, runtime_env={"worker_process_setup_hook": WARM_HOOK},
-                 _system_config={"prestart_worker_first_driver": False})
+                 runtime_env={"worker_process_setup_hook": WARM_HOOK},
+                 _system_config={"prestart_worker_first_driver": False},
+                 **init_options(verbose))
+    _RAY_STARTED_HERE.append(True)
+
+
+_RAY_STARTED_HERE: list[bool] = []  # init_ray started (or joined) Ray in this process
+
+
+def stop_ray() -> None:
+    """Shut down the Ray session `init_ray` started, if any (a session someone else started,
+    a test's, is left running). A study script calls it before it exits, inside the console's
+    heartbeat: stopping Ray's workers takes seconds on a busy machine."""
+    import ray
+
+    if _RAY_STARTED_HERE and ray.is_initialized():
+        ray.shutdown()
+    _RAY_STARTED_HERE.clear()
 
 
 def check_address(address: str | None) -> None:
@@ -160,26 +181,70 @@ class TrialNamer:
         return f"{name}_{trial.trial_id}" if self.with_id else name
 
 
+# The callback below is pickled into tuner.pkl by value (a class made in a function): it
+# reaches the console through these module functions (pickled by reference), never the
+# console object itself (its lock cannot be pickled).
+def _say(line: str) -> None:
+    CONSOLE.say(line)
+
+
+def _status(fn) -> None:
+    CONSOLE.status(fn)
+
+
 def _progress_callback(total: int, metric: str, mode: str, epochs: int):
-    """A Tune callback that prints one line an epoch and one a finished trial (the
-    driver's view of the study; Ray's own tables list every metric and are set quiet)."""
+    """A Tune callback that prints one line a trial start, an epoch and a finished trial (the
+    driver's view of the study; Ray's own tables list every metric and are set quiet), and
+    gives the console's heartbeat the trials running (`imbtrain.study.console`)."""
+    import time
+
     from ray import tune
 
     from imbtrain.tune.trainable import ERROR_KEY, USER_ERROR
 
+    width = len(str(total))
+
     class StudyProgress(tune.Callback):
+        def __init__(self) -> None:
+            self.started: dict[str, float] = {}  # trial id -> when it started (this process)
+            self.epoch: dict[str, int] = {}
+
         def _done(self, trials, trial=None) -> str:
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials if t is not trial)
             done += trial is not None
-            return f"[{done:>{len(str(total))}}/{max(total, len(trials))} done]"
+            return f"[{done:>{width}}/{max(total, len(trials))} done]"
+
+        def _say(self, line: str) -> None:
+            _say(line)
+
+        def status(self, trials) -> str:
+            """The heartbeat: the trials running (their epoch and time), how many are done."""
+            now = time.monotonic()
+            running = [t for t in trials if t.status == "RUNNING" and t.trial_id in self.started]
+            done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+            if not running:
+                return (f"{done}/{max(total, len(trials))} done; waiting for a trial to start "
+                        "(Ray is starting a worker process)")
+            parts = [f"{t} (epoch {self.epoch.get(t.trial_id, 0)}/{epochs} done, "
+                     f"{now - self.started[t.trial_id]:.0f} s)" for t in running]
+            return f"{done}/{max(total, len(trials))} done; running: {', '.join(parts)}"
+
+        def on_trial_start(self, iteration, trials, trial, **info) -> None:
+            first = trial.trial_id not in self.started
+            self.started[trial.trial_id] = time.monotonic()
+            _status(lambda: self.status(trials))
+            if first:
+                self._say(f"[{len(self.started):>{width}}/{max(total, len(trials))}] started "
+                          f"{trial}")
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
             if result.get("diverged") or result.get(USER_ERROR):  # said by on_trial_complete
                 return
+            self.epoch[trial.trial_id] = int(result.get("epoch", 0))
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
-            print(f"{self._done(trials)} {trial}  epoch {int(result.get('epoch', 0))}/{epochs}"
-                  f"  {metric} {value:.4f}  test_acc {test:.4f}", flush=True)
+            self._say(f"{self._done(trials)} {trial}  epoch {int(result.get('epoch', 0))}/"
+                      f"{epochs}  {metric} {value:.4f}  test_acc {test:.4f}")
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             last = trial.last_result or {}
@@ -188,33 +253,37 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
                       flush=True)
                 return
             if last.get("diverged"):
-                print(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
-                      f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
-                      "recorded, the study goes on", flush=True)
+                self._say(f"{self._done(trials, trial)} DIVERGED {trial} at epoch "
+                          f"{int(last['epoch'])} (train loss {last.get('train_loss')}); "
+                          "recorded, the study goes on")
                 return
             value = last.get(metric, float("nan"))
-            print(f"{self._done(trials, trial)} finished {trial}: {metric} {value:.4f}"
-                  f"{_best_so_far(trials, trial)}", flush=True)
+            self._say(f"{self._done(trials, trial)} finished {trial}: {metric} {value:.4f}"
+                      f"{_best_so_far(trials, trial)}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            print(f"{self._done(trials, trial)} FAILED {trial}: see {trial.path}/error.txt",
-                  flush=True)
+            self._say(f"{self._done(trials, trial)} FAILED {trial}: see {trial.path}/error.txt")
 
         def on_trial_recover(self, iteration, trials, trial, **info) -> None:
             # A trial raised or lost its worker (a dead node); Tune restarts it.
             failures = trial.num_failures
-            print(f"{self._done(trials)} RETRY {trial} (failure {failures}): it restarts "
-                  "from its last checkpoint", flush=True)
+            self._say(f"{self._done(trials)} RETRY {trial} (failure {failures}): it restarts "
+                      "from its last checkpoint")
 
     def _best_so_far(trials, current) -> str:
+        """The best finished trial at the current trial's train ratio (a condition of the
+        data: trials at other ratios are not its rivals)."""
+        ratio = current.config.get("train_ratio")
         scored = [(t.last_result[metric], str(t)) for t in trials
                   if (t is current or t.status == "TERMINATED")
+                  and t.config.get("train_ratio") == ratio
                   and isinstance((t.last_result or {}).get(metric), float)
                   and not math.isnan(t.last_result[metric])]
         if not scored:
             return ""
         value, name = (max if mode == "max" else min)(scored)
-        return f"; best so far {name} {value:.4f}"
+        at = f" at r = {ratio:g}" if isinstance(ratio, int | float) else ""
+        return f"; best so far{at} {name} {value:.4f}"
 
     return StudyProgress()
 
@@ -366,6 +435,8 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
         meta["variants"] = {name: dict(over) for name, over in spec.variants.items()}
     if spec.trial_metrics:
         meta["trial_metrics"] = list(spec.trial_metrics)
+    if spec.analyses:  # what `imbtrain analyze` draws when no analyses.yaml says otherwise
+        meta["analyses"] = {kind: dict(opts) for kind, opts in spec.analyses.items()}
     meta["config"] = spec.base_config().to_dict()  # every trial's, before its knobs
     meta.update(provenance())
     study.local.mkdir(parents=True, exist_ok=True)
@@ -425,6 +496,26 @@ def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
     return logger
 
 
+def _console_and_quiet(run):
+    """`run_study` inside the console's heartbeat (`imbtrain.study.console`), with Ray's,
+    Tune's and MLflow's own output off unless `verbose` (`imbtrain.tune.quiet`)."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(run)
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        with CONSOLE.active(), quiet.quiet(bound.arguments["verbose"],
+                                           new_study=not bound.arguments["resume"]):
+            return run(*args, **kwargs)
+
+    return wrapper
+
+
+@_console_and_quiet
 def run_study(spec: StudySpec | str | Path, name: str | None = None,
               storage: str = DEFAULT_STORAGE,
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
@@ -438,12 +529,14 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
     (`load_space`). `name` defaults to the space's file stem (`_smoke` added with `smoke`);
     `mlflow_uri` None turns MLflow logging off; `verbose` is Ray's own output (0: only this
-    module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
-    often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
-    resumed study keeps its own); `register` the MLflow registered model that gets the best
-    model of each train ratio; `checkpoint_every` a trial's epochs between checkpoints
-    (default: the space's `checkpoint_every`; a resumed study keeps its own); `dashboard`
-    starts Ray's dashboard with an in-process Ray. Returns the tables and the best config.
+    module's lines: one a trial start, an epoch and a finished trial, and the console's
+    heartbeat; 1: Ray's, Tune's and MLflow's own lines and tables too, `imbtrain.tune.quiet`);
+    `max_failures` how often a failed trial is restarted from its last checkpoint (default
+    MAX_FAILURES; a resumed study keeps its own); `register` the MLflow registered model that
+    gets the best model of each train ratio; `checkpoint_every` a trial's epochs between
+    checkpoints (default: the space's `checkpoint_every`; a resumed study keeps its own);
+    `dashboard` starts Ray's dashboard with an in-process Ray. Returns the tables and the
+    best config.
     """
     if not isinstance(spec, StudySpec):
         spec = load_space(spec)
@@ -461,6 +554,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
                             f"{checkpoint_every!r}")
         spec = replace(spec, checkpoint_every=checkpoint_every)
     name = name or (f"{spec.name}_smoke" if spec.is_smoke else spec.name)
+    CONSOLE.step("checking the study's inputs")
     if mlflow_uri:  # absolute, so a resume from another folder finds the same store
         from imbtrain.tune.mlflow_log import normalize_tracking_uri
 
@@ -474,7 +568,12 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
     study = study_dir(storage, name)
     if not resume:
+        CONSOLE.say(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
+                    f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
+                    f"writing to {study.uri}")
+        CONSOLE.step("checking the data")
         check_data(spec, address)
+    CONSOLE.step(f"opening the MLflow store {mlflow_uri}")
     logger = None if resume else _mlflow_logger(mlflow_uri, name, spec)  # fails before Ray
     check_address(address)
     with StudyLock(study) as lock:  # one driver per study folder (a second one stops here)
@@ -498,6 +597,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
             tuner.fit()
         if signals.signum is not None:
             _interrupted(study, meta, signals.signum)
+        CONSOLE.step("writing the result tables")
         return finish_study(study, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
                             meta.get(STUDY_UID_KEY), register=register)
 
@@ -508,16 +608,21 @@ def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
              checkpoint_every: int | None = None, dashboard: bool = False):
     """Ray up, every node checked, then the tuner: a new one (study.yaml written first) or
     the study's own restored (`meta`: its study.yaml)."""
-    init_ray(address, dashboard=dashboard)
+    started = time.monotonic()
+    CONSOLE.step(f"starting Ray ({_where(address)})")
+    init_ray(address, dashboard=dashboard, verbose=verbose)
     check_resources(spec, address)
+    CONSOLE.say(_ray_up(spec, address, time.monotonic() - started))
     from imbtrain.tune.preflight import preflight
 
     preflight(study, study_files(spec), address)
     # Checkpoints of short epochs force frequent experiment snapshots, which is what a
     # --resume after a crash needs; Ray warns about it each time.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    CONSOLE.step("waiting for the first trial to start (Ray starts its worker processes, "
+                 "which load PyTorch and the data)")
     if meta is not None:
-        print(f"resuming study {study.name} in {study.uri}", flush=True)
+        CONSOLE.say(f"resuming study {study.name} in {study.uri}")
         _note_kept_settings(study, mlflow_uri, max_concurrent, gpus_per_trial, max_failures,
                             checkpoint_every)
         study.pull(OPTUNA_FILE)  # the searcher's study, at the path its state names
@@ -526,13 +631,36 @@ def _prepare(spec: StudySpec, study: StudyDir, meta: dict | None, logger,
                              study), meta
     study.clear_working_copy()  # a cache of an earlier study of this URI is not this one
     meta = _write_study_file(spec, study, mlflow_uri, logger.uid if logger else None)
-    print(f"study {study.name}: {spec.num_trials()} trials, {spec.searcher} search, "
-          f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
-          f"writing to {study.uri}", flush=True)
-    callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode, spec.epochs)]
+    callbacks = [_progress_callback(spec.num_trials(), spec.metric, spec.mode, spec.epochs),
+                 *quiet.loggers()]
     tuner = make_tuner(spec, study, callbacks + ([logger] if logger else []), verbose,
                        MAX_FAILURES if max_failures is None else max_failures)
     return tuner, meta
+
+
+def _where(address: str | None) -> str:
+    if address:
+        return f"joining the cluster at {address}"
+    return f"in this process, {os.cpu_count()} CPUs, 127.0.0.1 only"
+
+
+def _ray_up(spec: StudySpec, address: str | None, seconds: float) -> str:
+    """The line once Ray is up: its resources, and how many trials run at once."""
+    import ray
+
+    have = ray.cluster_resources()
+    cpus, gpus = have.get("CPU", 0.0), have.get("GPU", 0.0)
+    at_once = int(cpus // spec.cpus_per_trial) if spec.cpus_per_trial else 0
+    if spec.gpus_per_trial:
+        at_once = min(at_once, int(gpus // spec.gpus_per_trial))
+    if spec.max_concurrent:
+        at_once = min(at_once, spec.max_concurrent)
+    at_once = min(max(at_once, 1), spec.num_trials())
+    what = "cluster" if address else "Ray"
+    gpu = f", {spec.gpus_per_trial:g} GPU" if spec.gpus_per_trial else ""
+    return (f"{what} up in {seconds:.0f} s: {cpus:g} CPUs, {gpus:g} GPUs; {spec.num_trials()} "
+            f"trials, up to {at_once} at once ({spec.cpus_per_trial:g} CPU{gpu} each); "
+            "waiting for the first trial to start")
 
 
 def _ray_lost(study: StudyDir, meta: dict, signum: int, lock: StudyLock) -> None:
@@ -618,32 +746,34 @@ def _same_uri(a: str, b: str) -> bool:
 
 def finish_study(exp_dir: Path | StudyDir, mlflow_uri: str | None, metric: str, mode: str,
                  uid: str | None = None, register: str | None = None) -> StudyResult:
-    """Write results.parquet, history.parquet, best.yaml and the best model of each train
-    ratio into the study's storage; log them, the best metric of each ratio and the models
-    to the parent run (the one tagged with the study's `uid`), registering the models as
-    `register` when given."""
+    """Write results.parquet, history.parquet, the best configuration at each train ratio
+    (best.yaml, and best_r<ratio>.yaml with several: `imbtrain.study.export`) and the best
+    model of each train ratio into the study's storage; log them, the best metric of each
+    ratio and the models to the parent run (the one tagged with the study's `uid`),
+    registering the models as `register` when given."""
     study = as_study_dir(exp_dir)
     tables = collect(study, metric, mode)
     write_tables(tables, study)
     _push_searcher(study)
-    best = None
+    best, best_files = None, []
     ok = tables.results[tables.results["status"] == "TERMINATED"] if len(tables.results) else []
-    if len(ok) and metric in tables.results:
-        best = best_configs(tables.results, metric, mode)[0]
-        best.save(study.local / BEST_FILE)
-        study.push(BEST_FILE)
+    if len(ok) and metric in tables.results and tables.results[metric].notna().any():
+        chosen, best_files = write_best(tables.results, metric, mode, study.local / BEST_FILE,
+                                        title=f"study {study.name}")
+        best = next(iter(chosen.values()))[0].config if len(chosen) == 1 else None
+        study.push(*best_files)
     study.pull(STUDY_FILE)
-    files = [study.local / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
+    files = [study.local / f for f in (RESULTS_FILE, HISTORY_FILE, STUDY_FILE)] + best_files
     parent = log_artifacts(mlflow_uri, study.name, [f for f in files if f.is_file()], uid)
     models = save_best_models(study, tables.results, metric, mode)
     if parent:
         log_best_models(mlflow_uri, study.name, uid, parent, models, metric, register)
     status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
     failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
-    print(f"wrote {study.file(RESULTS_FILE)} ({len(tables.results)} trials, {failed} failed"
-          + (f", {diverged} diverged" if diverged else "") + "), "
-          f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
-          + (f", {BEST_FILE}" if best is not None else ""), flush=True)
+    CONSOLE.say(f"wrote {study.file(RESULTS_FILE)} ({len(tables.results)} trials, {failed} "
+                "failed" + (f", {diverged} diverged" if diverged else "") + "), "
+                f"{HISTORY_FILE} ({len(tables.history)} trial-epochs)"
+                + "".join(f", {f.name}" for f in best_files))
     return StudyResult(study.local, tables.results, tables.history, best, metric, mode,
                        mlflow_uri, parent, uid, storage=study)
 

@@ -12,10 +12,11 @@ paper's setting (WRN-28-10 on CIFAR with the tuned routine of Table 1) on a GPU 
     imbtrain study batch_size --full --data-dir /data/cifar10 --address auto \\
         --storage /shared/runs --mlflow-uri http://head:5000
 
-Analysis: the percent change of test accuracy over batch size 128 at the same train ratio
-and seed, mean ± standard error over seeds (imbtrain.analysis.sensitivity), written as
-sensitivity.png, sensitivity.md and sensitivity.parquet next to the study's tables and logged
-to the study's MLflow parent run. Ends by printing what it found and the best config.
+Analysis (the space's `analyses`): the percent change of test accuracy over batch size 128 at
+the same train ratio and seed, mean ± standard error over seeds
+(imbtrain.analysis.sensitivity), written as sensitivity.png, sensitivity.md and
+sensitivity.parquet next to the study's tables and logged to the study's MLflow parent run.
+Ends by printing what it found and the best configuration at each train ratio.
 """
 
 from __future__ import annotations
@@ -26,19 +27,16 @@ import pandas as pd
 
 from imbtrain.study.script import StudyScript, sensitivity_study
 
-KNOB, BASELINE, METRIC = "batch_size", 128, "test_acc"  # Fig. 1: over batch size 128
-TITLE = "Percent change of test accuracy over batch size 128 (mean ± s.e. over seeds)"
-
-
 # ================================================================ analysis
 
 
-def findings(table: pd.DataFrame) -> str:
-    """One paragraph: how flat the balanced curve is, and what helps most under imbalance."""
+def findings(table: pd.DataFrame, knob: str = "batch_size", baseline=128) -> str:
+    """One paragraph: how flat the balanced curve is, and what helps most under imbalance
+    (the `sensitivity_curve` of `knob` over `baseline`, the space's sensitivity analysis)."""
     ratios = sorted(table["train_ratio"].unique(), reverse=True)
-    others = table[table[KNOB] != BASELINE]
+    others = table[table[knob] != baseline]
     if others.empty:
-        return f"Only the baseline {KNOB} {BASELINE} finished; nothing to compare."
+        return f"Only the baseline {knob} {baseline} finished; nothing to compare."
     parts = []
     for r in ratios:
         rows = others[others["train_ratio"] == r]
@@ -46,23 +44,21 @@ def findings(table: pd.DataFrame) -> str:
         spread = rows["pct_change"].abs().max()
         se = "" if math.isnan(top["pct_change_se"]) else f" ± {top['pct_change_se']:.1f}"
         parts.append(f"at r = {r:g} the largest change is {spread:.1f}%, and the best "
-                     f"{KNOB} is {int(top[KNOB])} ({top['pct_change']:+.1f}%{se} over "
-                     f"{BASELINE})")
+                     f"{knob} is {int(top[knob])} ({top['pct_change']:+.1f}%{se} over "
+                     f"{baseline})")
     flat = others[others["train_ratio"] == ratios[0]]["pct_change"].abs().max()
     steep = others[others["train_ratio"] == ratios[-1]]["pct_change"].abs().max()
     verdict = ("batch size matters more under imbalance, as the paper reports"
                if steep > flat else "this run does not show batch size mattering more "
                "under imbalance")
     n = int(table["n"].max())
-    return (f"Test accuracy relative to {KNOB} {BASELINE}, over {n} seed(s): "
+    return (f"Test accuracy relative to {knob} {baseline}, over {n} seed(s): "
             + "; ".join(parts) + f". So {verdict} (largest change {steep:.1f}% at "
             f"r = {ratios[-1]:g} vs {flat:.1f}% at r = {ratios[0]:g}).")
 
 
 # ================================================================ main
 
-# Fig. 1: the sensitivity table as PNG, markdown and parquet in the study folder, recorded in
-# analyses.yaml so that `imbtrain analyze <study>` draws it again.
-STUDY = StudyScript("batch_size", __doc__,
-                    sensitivity_study(KNOB, BASELINE, findings, METRIC, TITLE),
-                    findings_file=False)
+# Fig. 1: the space's sensitivity analysis (PNG, markdown and parquet in the study folder,
+# recorded in analyses.yaml so that `imbtrain analyze <study>` draws it again).
+STUDY = StudyScript("batch_size", __doc__, sensitivity_study(findings), findings_file=False)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from imbtrain.study.findings import forms_finding
 from imbtrain.study.script import StudyScript, sweep_study
 
-KNOB, REFERENCE = "sam_rho", "erm"
 FORMS = ("sam_a_inverse", "sam_a_paper_eq")
 
 
@@ -36,4 +35,4 @@ def findings(table) -> str:
                          claim="SAM-A improves minority-class accuracy over ERM and over SAM")
 
 
-STUDY = StudyScript("sam_a", __doc__, sweep_study(KNOB, REFERENCE, findings))
+STUDY = StudyScript("sam_a", __doc__, sweep_study(findings))
