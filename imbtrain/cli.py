@@ -58,6 +58,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--config", help="a TrainConfig YAML file (overrides apply on top)")
     p.add_argument("--out", help="output folder (default runs/train/<trial name>)")
+    p.add_argument("--mlflow-uri", metavar="URI",
+                   help="log the run and its model to this MLflow store (sqlite:///mlflow.db, "
+                        "http://host:port); default: no MLflow")
+    p.add_argument("--experiment", default="train",
+                   help="MLflow experiment of the run (default: train)")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the model in the MLflow model registry as a new version "
+                        "of NAME (needs --mlflow-uri)")
     p.set_defaults(handler=run_train)
 
 
@@ -65,11 +73,15 @@ RUN_FILE = "run.yaml"  # beside config.yaml: what ran it (imbtrain's version, th
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import time
+
     import pandas as pd
-    import torch
     import yaml
 
-    from imbtrain.train import train
+    from imbtrain.console import EpochProgress, data_summary, model_summary
+    from imbtrain.data import build_data
+    from imbtrain.saved import write_model_folder
+    from imbtrain.train import resolve_device, train
     from imbtrain.version import provenance
 
     cfg = _config_from_args(args)
@@ -78,21 +90,112 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is a file; give a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"output folder {out} is not empty; choose another --out")
-    result = train(cfg)
+    if args.register and not args.mlflow_uri:
+        raise UserError("--register needs --mlflow-uri, the MLflow store that holds the "
+                        "model registry")
+    uri = _mlflow_store(args.mlflow_uri) if args.mlflow_uri else None  # before any work
+    device = resolve_device(cfg.device)
+    start = time.perf_counter()
+    data = build_data(cfg)
+    for line in data_summary(data, time.perf_counter() - start, device.type):
+        print(line, flush=True)
+    print(model_summary(cfg, data), flush=True)
+    result = train(cfg, data=data, progress=EpochProgress())
     metrics = {**result.metrics, "train_counts": result.train_counts}
     with _folder_written_whole(out) as tmp:
-        cfg.save(tmp / "config.yaml")
+        model_files = write_model_folder(tmp, result.model, cfg, data)  # config.yaml too
         (tmp / RUN_FILE).write_text(yaml.safe_dump(
             {**provenance(), "config": "config.yaml", "command": "imbtrain train"},
             sort_keys=False))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2))
         pd.DataFrame(result.history).to_parquet(tmp / "history.parquet", index=False)
-        torch.save(result.model.state_dict(), tmp / "model.pt")
     print("final metrics:")
     for key in (k for k in FINAL_KEYS if k in result.metrics):
         print(f"  {key:<20} {result.metrics.get(key, float('nan')):.4f}")
     print(f"train counts: {result.train_counts}")
-    print(f"wrote {out}/config.yaml, {RUN_FILE}, metrics.json, history.parquet, model.pt")
+    rest = [f for f in model_files if f != "config.yaml"]
+    print(f"wrote {out}/config.yaml, {RUN_FILE}, metrics.json, history.parquet, "
+          f"{', '.join(rest)}; predict with: imbtrain predict {out} INPUT")
+    if uri:
+        return _log_train_run(uri, out, cfg, result, data.class_names, args)
+    return 0
+
+
+def _mlflow_store(uri: str) -> str:
+    from imbtrain.tune.mlflow_models import check_store
+
+    return check_store(uri)
+
+
+def _log_train_run(uri: str, out: Path, cfg, result, class_names, args) -> int:
+    """The run in MLflow; a store that fails now costs the MLflow copy only (status 1)."""
+    from imbtrain.tune.mlflow_models import log_train_run
+
+    try:
+        run_id, info = log_train_run(uri, out, cfg, result, class_names,
+                                     experiment=args.experiment, register=args.register)
+    except UserError:
+        raise
+    except Exception as e:  # MLflow's or the connection's: one line, the run folder is whole
+        text = str(e).strip()
+        print(f"error: MLflow logging to {uri} failed "
+              f"({text.splitlines()[0][:300] if text else type(e).__name__}); the run "
+              f"folder {out} is complete", file=sys.stderr)
+        return 1
+    registered = (f"; registered as models:/{args.register}/{info.registered_model_version}"
+                  if args.register else "")
+    print(f"MLflow: run {run_id} in experiment {args.experiment!r} on {uri}; model "
+          f"{info.model_uri}{registered}")
+    return 0
+
+
+# ================================================================ predict
+
+
+@command
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="apply a saved model to images or table rows",
+                       description="Apply a model folder (what `imbtrain train` wrote) to an "
+                                   "image, a folder of images, or a CSV or Parquet file of "
+                                   "rows. Writes one row an input: id (the file path, or the "
+                                   "row index from 0), one probability column a class and "
+                                   "the predicted class name.")
+    p.add_argument("model", metavar="MODEL", help="a model folder, e.g. runs/train/<name>")
+    p.add_argument("input", metavar="INPUT",
+                   help="an image, a folder of images (searched recursively), or a CSV or "
+                        "Parquet file")
+    p.add_argument("--out", default="predictions.parquet", metavar="FILE",
+                   help="predictions file, .parquet or .csv (default predictions.parquet)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.set_defaults(handler=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from imbtrain.saved import PREDICTED_COLUMN, load_model
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise UserError(f"--out {out}: the predictions file ends in .parquet or .csv")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name (predictions.parquet)")
+    model = load_model(args.model, device=args.device)
+    table = model.predictions(args.input)  # every input read and checked before writing
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        if out.suffix.lower() == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    counts = Counter(table[PREDICTED_COLUMN])
+    shown = ", ".join(f"{name} {counts[name]:,}" for name in model.class_names if counts[name])
+    print(f"predicted {len(table):,} input(s) with {args.model}: {shown}")
+    print(f"wrote {out}")
     return 0
 
 

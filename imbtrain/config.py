@@ -66,7 +66,9 @@ class TrainConfig:
     imbalance_profile: str = _knob("exp", choices=("exp", "step"))
     """exp: n_i = n_max * r ** (i / (K - 1)); step: half the classes n_max, half n_max * r."""
     test_ratio: float = _knob(1.0, lo=0.0, hi=1.0, lo_open=True)
-    """Imbalance ratio of the test and validation splits (paper A.8.1); 1 = balanced."""
+    """Imbalance ratio of the test and validation splits (paper A.8.1); 1 keeps the held-out
+    pool's own class distribution: balanced for the embedded and benchmark datasets, the
+    file's or folder's own for tabular and imagefolder data (docs/methods.md)."""
     val_fraction: float = _knob(0.2, lo=0.0, hi=0.9, lo_open=True)
     """Share of each class of the held-out test pool used as the validation split."""
     data_seed: int = _knob(0, lo=0)

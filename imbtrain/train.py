@@ -44,6 +44,7 @@ from imbtrain.pretrained import load_pretrained
 from imbtrain.registry import TRAINERS
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
+Progress = Callable[[int, int], None]  # (steps done, steps in the epoch) after each step
 
 
 @dataclass
@@ -167,6 +168,7 @@ class Run:
         self.forward_model = torch.compile(self.model) if cfg.compile else self.model
         self.epoch, self.history = 0, []
         self.kept: dict[str, torch.Tensor | None] = {}  # the final evaluation's features
+        self.progress: Progress | None = None  # a console's bar (imbtrain train), or none
 
     def _build_model(self, cfg: TrainConfig, data: ImbalancedData) -> torch.nn.Module:
         model = create_model_for(cfg, data)
@@ -268,6 +270,8 @@ def epoch_steps(run: Run, idx: torch.Tensor, weights: torch.Tensor | None):
         run.scheduler.step()
         if run.ema is not None:
             run.ema.update(run.model, step=run.scheduler.last_epoch)
+        if run.progress is not None:  # counts steps only: no host sync
+            run.progress(step + 1, run.steps_per_epoch)
     return conf, loss_sum, seen
 
 
@@ -381,22 +385,29 @@ def collapse_metrics(run: Run) -> dict[str, float]:
 
 
 def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report | None = None,
-          resume: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> TrainResult:
+          resume: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+          progress: Progress | None = None) -> TrainResult:
     """Train one model as `cfg` says; `report(metrics, state)` after every epoch.
 
     `resume` is a `state` from an earlier report: the run continues from it and ends with
     exactly the metrics of an uninterrupted run (CPU, same config). The model's trainer (the
-    loop below, or the one its registry entry names) does the work.
+    loop below, or the one its registry entry names) does the work. `progress(step, steps)`
+    is called after each step of the loop (a console's progress bar; trees have none).
     """
-    return TRAINERS.get(model_trainer(cfg.model))(cfg, data, report, resume, log)
+    name = model_trainer(cfg.model)
+    if progress is not None and name == "loop":
+        return train_loop(cfg, data, report, resume, log, progress=progress)
+    return TRAINERS.get(name)(cfg, data, report, resume, log)
 
 
 @TRAINERS.register("loop")
 def train_loop(cfg: TrainConfig, data: ImbalancedData | None = None,
                report: Report | None = None, resume: dict[str, Any] | None = None,
-               log: Callable[[str], None] = print) -> TrainResult:
+               log: Callable[[str], None] = print,
+               progress: Progress | None = None) -> TrainResult:
     """The loop: epochs of steps, evaluation, reports, a method's final stage, collapse."""
     run = Run(cfg, data, log)
+    run.progress = progress
     if resume is not None:
         run.load_state(resume)
     metrics: dict[str, float] = dict(run.history[-1]) if run.history else {}

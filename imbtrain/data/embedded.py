@@ -122,14 +122,15 @@ def synthetic(cfg) -> RawData:
     `synthetic_classes` K classes, each a standard-normal prototype plus standard-normal
     noise, so two class means lie about sqrt(2 D) noise stds apart (D values a sample):
     learnable, and the harder the fewer the dimensions. `synthetic_samples` samples a class
-    in the train pool, max(1, synthetic_samples // 4) in the test pool. Shape "CxHxW" gives
+    in the train pool, max(2, synthetic_samples // 4) in the test pool (at least 2, so that
+    validation and test both hold every class). Shape "CxHxW" gives
     uint8 images (N, C, H, W), the value v mapped to 128 + 32 v and clipped to 0..255.
     Shape "D" gives float32 vectors (N, D), standardised. Deterministic (constant seed),
     whatever the size.
     """
     shape = parse_shape(cfg.synthetic_shape)
     k, n_train = int(cfg.synthetic_classes), int(cfg.synthetic_samples)
-    n_test = max(1, n_train // 4)
+    n_test = max(2, n_train // 4)
     g = torch.Generator().manual_seed(_POOL_SEED)
     protos = torch.randn((k, *shape), generator=g)
     is_image = len(shape) == 3

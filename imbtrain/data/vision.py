@@ -142,8 +142,10 @@ def _cifar(
             f"({len(names)} class names in {meta_file})"
         )
     size = int(cfg.image_size or 0)
+    decode = {"resize": "tensor_bilinear"} if size and size != tx.shape[-1] else None
     return RawData(
-        resize_uint8(tx, size), ty, resize_uint8(sx, size), sy, len(names), names, *stats
+        resize_uint8(tx, size), ty, resize_uint8(sx, size), sy, len(names), names, *stats,
+        image_decode=decode,
     )
 
 
@@ -227,6 +229,10 @@ def read_tree(root: Path, classes: list[str], name: str, layout: str):
     return paths, torch.tensor(labels, dtype=torch.int64)
 
 
+# How `decode_images` makes an image of a file: what a saved model does to new files too.
+IMAGE_DECODE = {"mode": "RGB", "resize": "pil_bilinear"}
+
+
 def decode_images(paths: list[Path], size: int, name: str) -> torch.Tensor:
     """Decode image files to uint8 (N, 3, size, size), RGB, in a thread pool.
 
@@ -257,7 +263,8 @@ def _tree_data(train_paths, train_y, test_paths, test_y, classes, size, name) ->
     train_x = decode_images(train_paths, size, name)
     test_x = decode_images(test_paths, size, name)
     mean, std = channel_stats(train_x)
-    return RawData(train_x, train_y, test_x, test_y, len(classes), classes, mean, std)
+    return RawData(train_x, train_y, test_x, test_y, len(classes), classes, mean, std,
+                   image_decode=IMAGE_DECODE)
 
 
 def _same_classes(train_root: Path, test_root: Path, name: str, layout: str) -> list[str]:

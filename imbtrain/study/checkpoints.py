@@ -4,15 +4,21 @@ models themselves (the decision-boundary pictures).
 A trial's checkpoint folder (`<study>/<trial>_<id>/checkpoint_<n>/`) holds the training
 loop's state as `STATE_FILE` (written by the trainable, `imbtrain.tune.trainable`, with
 `torch.save`): the config, the weights, the EMA weights when the trial kept an average, the
-optimiser and the RNG states. Reading it needs no Ray.
+optimiser and the RNG states. The checkpoint of a trial's last result also holds its model
+folder, `MODEL_DIR` (`imbtrain.saved`: the final weights, after a method's final stage,
+the class names, the fitted tabular transform, the input normalisation), which
+`trial_model_folder` finds and `save_trial_model` copies out. Reading them needs no Ray.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from imbtrain.errors import UserError
 from imbtrain.study.results import StudyResult
 
 STATE_FILE = "state.pt"  # the loop's state in a trial's checkpoint (what `train(resume=)` takes)
+MODEL_DIR = "model"  # the model folder in the checkpoint of a trial's last result
 
 
 def trial_model(result: StudyResult, trial_id: str):
@@ -39,3 +45,52 @@ def trial_model(result: StudyResult, trial_id: str):
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items()}
     model.load_state_dict(weights)
     return model.eval(), data
+
+
+def trial_model_folder(result: StudyResult | Path, trial_id: str) -> Path | None:
+    """The model folder of a finished trial (its last checkpoint's `MODEL_DIR`); None when
+    the trial has none (stopped early by a scheduler, or a study of an older imbtrain)."""
+    from imbtrain.saved.folder import MANIFEST_FILE
+
+    root = result.path if isinstance(result, StudyResult) else Path(result)
+    found = sorted(root.glob(f"*_{trial_id}/checkpoint_*/{MODEL_DIR}/{MANIFEST_FILE}"))
+    return found[-1].parent if found else None
+
+
+def save_trial_model(result: StudyResult | Path, trial_id: str, out: Path) -> Path:
+    """Copy a finished trial's model folder to `out` (replaced whole); a trial without one
+    gets it rebuilt from its last checkpoint's state and its data (`trial_model`)."""
+    import shutil
+
+    from imbtrain.saved.folder import MODEL_FILES
+
+    root = result.path if isinstance(result, StudyResult) else Path(result)
+    src = trial_model_folder(root, trial_id)
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if src is not None:
+            for name in MODEL_FILES:
+                if (src / name).is_file():
+                    shutil.copy2(src / name, tmp / name)
+        else:
+            _rebuild_model_folder(root, trial_id, tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _rebuild_model_folder(root: Path, trial_id: str, out: Path) -> None:
+    import torch
+
+    from imbtrain.config import TrainConfig
+    from imbtrain.saved import write_model_folder
+
+    result = StudyResult(root, None, None, None, "", "", None, None)
+    model, data = trial_model(result, trial_id)
+    found = sorted(root.glob(f"*_{trial_id}/checkpoint_*/{STATE_FILE}"))
+    state = torch.load(found[-1], map_location="cpu", weights_only=True)
+    write_model_folder(out, model, TrainConfig(**state["config"]), data)

@@ -98,3 +98,39 @@ def study_metric(results_dir: str) -> tuple[str, str]:
         meta = yaml.safe_load(path.read_text()) or {}
         return meta.get("metric", "val_bal_acc"), meta.get("mode", "max")
     return "val_bal_acc", "max"
+
+
+def best_trial_per_ratio(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
+    """The best configuration at each train ratio and the trial that stands for it.
+
+    The train ratio is a condition of the data, not a knob: each ratio gets its own best
+    configuration, ranked as `rank_configs` ranks them (the mean of `metric` over seeds), and
+    its trial is the one of its first seed, the config `export` writes (so training that
+    config again gives that trial's model). One row a ratio with a finished trial, in the
+    results' order: `train_ratio`, `trial_id`, `trial_name`, `mean`, `n`, `seed`.
+
+        >>> results = pd.DataFrame({
+        ...     "trial_id": list("abcdef"), "trial_name": list("ABCDEF"),
+        ...     "status": ["TERMINATED"] * 6, "config/train_ratio": [1.0] * 4 + [0.1] * 2,
+        ...     "config/batch_size": [16, 16, 64, 64, 16, 64], "config/seed": [0, 1] * 3,
+        ...     "val_bal_acc": [0.70, 0.80, 0.90, 0.50, 0.4, 0.3]})
+        >>> best_trial_per_ratio(results, "val_bal_acc")
+           train_ratio trial_id trial_name  mean  n  seed
+        0          1.0        a          A  0.75  2     0
+        1          0.1        e          E  0.40  1     0
+    """
+    rows = []
+    for ratio, part in results.groupby("config/train_ratio", sort=False):
+        try:
+            top = rank_configs(part, metric, mode).iloc[0]
+        except UserError:  # no finished trial at this ratio
+            continue
+        match = (part["status"] == "TERMINATED") & (part["config/seed"] == top["seed"])
+        for key in (c for c in top.index if c.startswith("config/")):
+            match &= (part[key] == top[key]) | (part[key].isna() & pd.isna(top[key]))
+        trial = part[match].iloc[0]
+        rows.append({"train_ratio": float(ratio), "trial_id": trial["trial_id"],
+                     "trial_name": trial["trial_name"], "mean": float(top["mean"]),
+                     "n": int(top["n"]), "seed": int(top["seed"])})
+    return pd.DataFrame(rows, columns=["train_ratio", "trial_id", "trial_name", "mean", "n",
+                                       "seed"])

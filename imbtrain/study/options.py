@@ -48,6 +48,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="at most K trials at once (default: as many as the CPUs hold)")
     p.add_argument("--gpus-per-trial", type=float, metavar="F",
                    help="GPUs a trial asks for, fractions allowed (default: the space's)")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the best model of each train ratio in the MLflow model "
+                        "registry: one version of NAME a ratio, with the alias r<ratio> "
+                        "(r0_02 for 0.02)")
     p.add_argument("--max-failures", type=int, metavar="N",
                    help=f"restart a failed trial (an error, a lost node) from its last "
                         f"checkpoint up to N times before recording it as ERROR (default "
@@ -79,4 +83,4 @@ def study_kwargs(args: argparse.Namespace) -> dict:
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
-            "max_failures": args.max_failures}
+            "max_failures": args.max_failures, "register": getattr(args, "register", None)}

@@ -11,9 +11,13 @@ last checkpoint, errored ones are retried from theirs) -> `fit` with the MLflow 
 (`imbtrain.tune.mlflow_log`, one writer: this driver) -> results.parquet, history.parquet
 (`imbtrain.tune.collect`, in the format of `imbtrain.study.results`) and best.yaml
 (`imbtrain.study.export`) under `<storage>/<name>/`, logged as artifacts of the study's
-MLflow parent run. study.yaml records what the study was asked and what ran it (the
-resolved base config, imbtrain's version and git commit); the MLflow runs carry the same as
-tags. A failed trial is restarted from its
+MLflow parent run, and the model of each train ratio's best trial under `models/r<ratio>/`,
+logged to the parent run as the MLflow model `model_r<ratio>` (MLflow names take no dots:
+`model_r0_02` for 0.02; with `register`, one new
+version of that registered model a ratio, tagged with its train ratio and given the alias
+`r<ratio>`, dots as underscores: `models:/NAME@r0_02`). study.yaml records what the study
+was asked and what ran it (the resolved base config, imbtrain's version and git commit); the
+MLflow runs carry the same as tags. A failed trial is restarted from its
 last checkpoint up to `max_failures` times (RELIABILITY.md has every fault and its handling).
 """
 
@@ -30,7 +34,7 @@ import yaml
 
 from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
-from imbtrain.study.export import best_configs
+from imbtrain.study.export import best_configs, best_trial_per_ratio
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE, MAX_FAILURES
 from imbtrain.study.results import (
     BEST_FILE,
@@ -43,7 +47,7 @@ from imbtrain.study.results import (
 from imbtrain.study.space import StudySpec, load_space, trial_label
 from imbtrain.tune.collect import collect
 from imbtrain.tune.translate import param_space
-from imbtrain.version import provenance
+from imbtrain.version import provenance, provenance_tags
 
 __all__ = ["DEFAULT_MLFLOW_URI", "DEFAULT_STORAGE", "MAX_FAILURES", "StudyResult",
            "log_artifacts", "run_study"]
@@ -316,21 +320,13 @@ def _mlflow_logger(mlflow_uri: str | None, name: str, spec: StudySpec):
     run: the space, smoke, the metric, and imbtrain's version and git commit."""
     if not mlflow_uri:
         return None
+    from imbtrain.tune.mlflow_curate import space_params
     from imbtrain.tune.mlflow_log import StudyMLflowLogger
 
     tags = {"imbtrain.space": Path(spec.path).name, "imbtrain.smoke": spec.is_smoke,
             "imbtrain.metric": spec.metric, **provenance_tags()}
-    return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False)
-
-
-def provenance_tags() -> dict[str, str]:
-    """MLflow tags of what ran a study: `imbtrain.version`, and `imbtrain.git_commit` when
-    imbtrain runs from a git checkout."""
-    meta = provenance()
-    tags = {"imbtrain.version": meta["imbtrain_version"]}
-    if "git_commit" in meta:
-        tags["imbtrain.git_commit"] = meta["git_commit"]
-    return tags
+    return StudyMLflowLogger(mlflow_uri, name, tags=tags, resume=False,
+                             knobs=tuple(spec.knobs), params=space_params(spec))
 
 
 def run_study(spec: StudySpec | str | Path, name: str | None = None,
@@ -338,7 +334,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
               address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
               resume: bool = False, max_concurrent: int | None = None,
               gpus_per_trial: float | None = None, smoke: bool = False,
-              verbose: int = 0, max_failures: int | None = None) -> StudyResult:
+              verbose: int = 0, max_failures: int | None = None,
+              register: str | None = None) -> StudyResult:
     """Run (or with `resume`, finish) the study `spec` and write its tables.
 
     `spec` is a `StudySpec`, a search-space file or the name of one of imbtrain's spaces
@@ -346,7 +343,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     `mlflow_uri` None turns MLflow logging off; `verbose` is Ray's own output (0: only this
     module's one line an epoch and a trial; 1: Ray's status tables too); `max_failures` how
     often a failed trial is restarted from its last checkpoint (default MAX_FAILURES; a
-    resumed study keeps its own). Returns the tables and the best config.
+    resumed study keeps its own); `register` the MLflow registered model that gets the best
+    model of each train ratio. Returns the tables and the best config.
     """
     if not isinstance(spec, StudySpec):
         spec = load_space(spec)
@@ -363,6 +361,8 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
         mlflow_uri = normalize_tracking_uri(mlflow_uri)
     if max_failures is not None and max_failures < 0:
         raise UserError(f"--max-failures must be 0 or more, got {max_failures}")
+    if register and not mlflow_uri:
+        raise UserError("--register needs MLflow: give --mlflow-uri (not none)")
     from imbtrain.tune.trainable import FAULT_ENV, parse_fault
 
     parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
@@ -393,7 +393,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     _STUDY_UIDS[name] = meta.get(STUDY_UID_KEY)
     tuner.fit()
     return finish_study(exp_dir, meta.get("mlflow_uri"), meta["metric"], meta["mode"],
-                        meta.get(STUDY_UID_KEY))
+                        meta.get(STUDY_UID_KEY), register=register)
 
 
 def _note_kept_settings(exp_dir: Path, mlflow_uri: str | None, max_concurrent: int | None,
@@ -421,9 +421,10 @@ def _same_uri(a: str, b: str) -> bool:
 
 
 def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str,
-                 uid: str | None = None) -> StudyResult:
-    """Write results.parquet, history.parquet and best.yaml; log them to the parent run
-    (the one tagged with the study's `uid`)."""
+                 uid: str | None = None, register: str | None = None) -> StudyResult:
+    """Write results.parquet, history.parquet, best.yaml and the best model of each train
+    ratio; log them, the best metric of each ratio and the models to the parent run (the one
+    tagged with the study's `uid`), registering the models as `register` when given."""
     tables = collect(str(exp_dir), metric, mode)
     write_tables(tables, str(exp_dir))
     best = None
@@ -433,6 +434,9 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str,
         best.save(exp_dir / BEST_FILE)
     files = [exp_dir / f for f in (RESULTS_FILE, HISTORY_FILE, BEST_FILE, STUDY_FILE)]
     parent = log_artifacts(mlflow_uri, exp_dir.name, [f for f in files if f.is_file()], uid)
+    models = save_best_models(exp_dir, tables.results, metric, mode)
+    if parent:
+        log_best_models(mlflow_uri, exp_dir.name, uid, parent, models, metric, register)
     status = tables.results["status"] if len(tables.results) else pd.Series(dtype=str)
     failed, diverged = int((status == "ERROR").sum()), int((status == "DIVERGED").sum())
     print(f"wrote {exp_dir}/{RESULTS_FILE} ({len(tables.results)} trials, {failed} failed"
@@ -441,6 +445,70 @@ def finish_study(exp_dir: Path, mlflow_uri: str | None, metric: str, mode: str,
           + (f", {BEST_FILE}" if best is not None else ""), flush=True)
     return StudyResult(exp_dir, tables.results, tables.history, best, metric, mode,
                        mlflow_uri, parent, uid)
+
+
+MODELS_DIR = "models"  # <study>/models/r<ratio>/: the best trial's model folder of each ratio
+
+
+def _ratio(r: float) -> str:
+    return f"r{r:g}"
+
+
+def save_best_models(exp_dir: Path, results: pd.DataFrame, metric: str,
+                     mode: str) -> list[tuple[dict, Path]]:
+    """The model folder of each train ratio's best trial (`best_trial_per_ratio`) copied to
+    `<study>/models/r<ratio>/`: [(its row, its folder)]. A model that cannot be saved costs
+    a warning line, never the study."""
+    from imbtrain.study.checkpoints import save_trial_model
+
+    if not len(results) or metric not in results or "config/train_ratio" not in results:
+        return []
+    saved = []
+    for row in best_trial_per_ratio(results, metric, mode).to_dict("records"):
+        out = exp_dir / MODELS_DIR / _ratio(row["train_ratio"])
+        try:
+            saved.append((row, save_trial_model(exp_dir, row["trial_id"], out)))
+        except Exception as e:  # a checkpoint gone or unreadable: the tables are the record
+            print(f"warning: the model of {row['trial_name']} (best at train_ratio="
+                  f"{row['train_ratio']:g}) was not saved: {_first_line(e)}",
+                  file=sys.stderr, flush=True)
+    if saved:
+        names = ", ".join(f"{MODELS_DIR}/{p.name}" for _, p in saved)
+        print(f"best model of each train ratio in {exp_dir}: {names} "
+              f"(imbtrain predict {exp_dir / MODELS_DIR / saved[0][1].name} INPUT)",
+              flush=True)
+    return saved
+
+
+def log_best_models(mlflow_uri: str, study_name: str, uid: str, parent: str,
+                    models: list[tuple[dict, Path]], metric: str,
+                    register: str | None = None) -> None:
+    """The best `metric` of each train ratio (`best_<metric>_r<ratio>`, the mean over
+    seeds) and the models of `save_best_models` on the parent run: one MLflow model a ratio,
+    registered as versions of `register` (tag `imbtrain.train_ratio`, alias `r0_02`). MLflow
+    failing here costs one warning line, never the study."""
+    from imbtrain.tune.mlflow_log import log_study_summary
+    from imbtrain.tune.mlflow_models import log_model_folder
+
+    try:
+        log_study_summary(mlflow_uri, study_name, {
+            f"best_{metric}_{_ratio(row['train_ratio'])}": row["mean"] for row, _ in models},
+            uid=uid)
+        for row, folder in models:
+            alias = _ratio(row["train_ratio"]).replace(".", "_")  # MLflow names: no dots
+            tags = {"imbtrain.study": study_name,
+                    "imbtrain.train_ratio": f"{row['train_ratio']:g}",
+                    "imbtrain.trial_id": row["trial_id"],
+                    "imbtrain.trial_name": row["trial_name"]}
+            info = log_model_folder(mlflow_uri, parent, folder, name=f"model_{alias}",
+                                    register=register, tags=tags, alias=alias)
+            if register:
+                print(f"MLflow: registered {MODELS_DIR}/{folder.name} as models:/{register}/"
+                      f"{info.registered_model_version} (models:/{register}@{alias})",
+                      flush=True)
+    except Exception as e:  # MlflowException, connection errors: the study's files are safe
+        print(f"warning: MLflow: the best models were not logged to {mlflow_uri} "
+              f"({_first_line(e)}); they are in the study folder", file=sys.stderr, flush=True)
 
 
 # The MLflow uid of each study this process ran, by name: for callers of `log_artifacts`

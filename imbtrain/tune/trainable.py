@@ -8,7 +8,9 @@ Every epoch the trial reports its metrics with a checkpoint (the loop's `state`,
 torch.save), so `Tuner.restore` continues a trial at its last epoch and ASHA can stop it
 between epochs. The last epoch is reported once the loop has returned, with the final metrics
 (neural collapse, a method's final stage) merged in, so every trial's last result is its
-final result.
+final result; its checkpoint also holds the trial's model folder (`MODEL_DIR`,
+`imbtrain.saved`: the final weights, the class names, the fitted tabular transform), from
+which the driver logs the best model of each train ratio.
 
 Data, once per worker, not once per trial: a per-process cache of `build_data`, keyed by the
 config fields that decide the data (`DATA_FIELDS`). Not `tune.with_parameters`: the study's
@@ -45,7 +47,7 @@ import torch
 from imbtrain.data import cached_data
 from imbtrain.errors import DivergedError, UserError
 from imbtrain.metrics.trial import compute_trial_metrics
-from imbtrain.study.checkpoints import STATE_FILE  # the loop's state in a checkpoint
+from imbtrain.study.checkpoints import MODEL_DIR, STATE_FILE  # what a checkpoint holds
 
 INFO_FILE = "trial.json"  # train counts and where the trial ran, read by the results writer
 FAULT_ENV = "IMBTRAIN_FAULT"  # test-only fault injection, see the module docstring
@@ -93,13 +95,18 @@ def _numpy_rng_back(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _report(metrics: dict[str, float], state: dict[str, Any] | None,
-            info: dict[str, Any]) -> None:
-    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint."""
+            info: dict[str, Any], model: tuple | None = None) -> None:
+    """One `tune.report` with the state (none for a diverged epoch) as a checkpoint, and
+    with `model` = (network, cfg, data) the trial's model folder in it."""
     from ray import tune
 
     with tempfile.TemporaryDirectory() as d:
         if state is not None:
             torch.save(_numpy_rng_safe(state), os.path.join(d, STATE_FILE))
+        if model is not None:
+            from imbtrain.saved import write_model_folder
+
+            write_model_folder(os.path.join(d, MODEL_DIR), *model)
         with open(os.path.join(d, INFO_FILE), "w") as f:
             json.dump(info, f)
         tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(d))
@@ -190,7 +197,8 @@ def run_trial(config: dict[str, Any], cpus: float = 1.0,
     # Resumed after its last epoch: no epoch ran, the state to keep is the one resumed from.
     state = last.get("state", resume)
     extra = compute_trial_metrics(trial_metrics, result, data)
-    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info)
+    _report({**last.get("metrics", {}), **result.metrics, **extra}, state, info,
+            model=(result.model, cfg, data))
 
 
 def make_trainable(cpus: float, gpus: float, trial_metrics: tuple[str, ...] = (),

@@ -331,9 +331,18 @@ def test_smoke_study_is_in_mlflow(smoke_study):
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         row = res.loc[tags["imbtrain.trial_id"]]
         assert params["batch_size"] == str(row["config/batch_size"])
-        assert params["model"] == "mlp" and len(params) == len(TrainConfig().to_dict())
+        # The knob, train ratio, seed, dataset, model, method and the non-default keys only
+        # (the full config is the run's config.yaml).
+        assert params["model"] == "mlp" and len(params) <= 30
+        assert set(params) == {"dataset", "model", "method", "train_ratio", "seed",
+                               "batch_size", "epochs"}
         assert tags["imbtrain.train_ratio"] == str(row["config/train_ratio"])
         assert metric_steps(db, run.info.run_id) == [1, 2]
+        text = MlflowClient(f"sqlite:///{db}").download_artifacts(
+            run.info.run_id, "config.yaml", str(tmp / run.info.run_id))
+        full = TrainConfig(**yaml.safe_load(Path(text).read_text()))
+        assert full.to_dict() == {k.removeprefix("config/"): v.item() if hasattr(v, "item")
+                                  else v for k, v in row.items() if k.startswith("config/")}
     names = {a.path for a in MlflowClient(f"sqlite:///{db}").list_artifacts(
         parent.info.run_id)}
     assert {"results.parquet", "history.parquet", "best.yaml"} <= names

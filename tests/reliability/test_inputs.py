@@ -346,7 +346,8 @@ def test_nan_features_are_imputed_not_refused(tmp_path, capsys):
     assert main(["train", *TAB, f"data_dir={path}", "--out", str(out)]) == 0
     capsys.readouterr()
     assert {p.name for p in out.iterdir()} == {"config.yaml", "run.yaml", "metrics.json",
-                                               "history.parquet", "model.pt"}
+                                               "history.parquet", "model.pt", "model.yaml",
+                                               "tensors.pt"}
 
 
 def test_diverged_train_exits_1_and_writes_nothing(tmp_path, capsys):
