@@ -339,8 +339,9 @@ def section_sensitivity(results: pd.DataFrame, study_dir: Path, meta: dict[str, 
         ax.set_title(f"importance of each knob for {metric}")
         parts.append(f"<p>Importances: {html.escape(source)}.</p>"
                      + _img(png_data_uri(fig), "knob importances"))
-    except UserError as e:
-        parts.append(f"<p>No importances: {html.escape(str(e))}.</p>")
+    except (UserError, RuntimeError, ValueError) as e:  # e.g. fANOVA: every trial equal
+        parts.append(f"<p>No importances: {html.escape(str(e).strip() or type(e).__name__)}"
+                     ".</p>")
     score = _score(ok, metric)
     fig, axes = _figure(ncols=min(3, len(knobs)), size=(3.8, 3.2))
     for ax, key in zip(axes, knobs[:3], strict=False):
