@@ -5,7 +5,7 @@
     write_splits(source, splits, "runs/fraud_data")               # search/ and final/ layouts
     space = autotune_space(source, splits, "runs/fraud_data", epochs=20, trials=30)
 
-The held-out splits (docs/methods.md): of each class, `TEST_FRACTION` of the samples (at
+The held-out splits: of each class, `TEST_FRACTION` of the samples (at
 least 1) is the test split and `VAL_FRACTION` (at least 2) the validation split, drawn by a
 per-class shuffle seeded with `seed`; the rest (at least 1) trains. A class needs at least
 `MIN_PER_CLASS` = 4 samples. The test split is never seen by the search: its trials train on
