@@ -55,3 +55,12 @@ def test_network_knobs_refused():
         TrainConfig(dataset="tabular_synth", model="logreg", sam="sam_a")
     with pytest.raises(ConfigError, match="supports method=erm only"):
         TrainConfig(dataset="tabular_synth", model="logreg", method="drw")
+
+
+def test_builds_a_linear_head_over_the_flattened_input():
+    from imbtrain.models import create_model, model_trainer
+
+    model = create_model("logreg", (3, 4, 4), 5)
+    assert model_trainer("logreg") == "logreg"
+    assert model.head.in_features == 48 and model.head.out_features == 5
+    assert model(torch.zeros(2, 3, 4, 4)).shape == (2, 5)

@@ -131,8 +131,8 @@ def hold_out(labels: np.ndarray, class_names: list[str], seed: int = 0) -> Split
     """The stratified split of the module docstring: every class in every split.
 
     >>> s = hold_out(np.array([0] * 10 + [1] * 4), ["a", "b"])
-    >>> [len(s.train), len(s.val), len(s.test)]
-    [8, 4, 2]
+    >>> [len(s.train), len(s.val), len(s.test)]  # 6 + 1, 2 + 2, 2 + 1
+    [7, 4, 3]
     """
     rng = np.random.default_rng(seed)
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -213,16 +213,6 @@ def _write_test_rows(source: Source, rows: np.ndarray, data_dir: Path) -> Path:
     out = data_dir / f"{TEST}.csv"
     pcsv.write_csv(table.take(pa.array(rows)), out)
     return out
-
-
-def test_labels(source: Source, splits: Splits) -> list[str]:
-    """The class name of each test sample, in the order `imbtrain predict` lists them
-    (table rows in file order; image files as the test folder's sorted paths)."""
-    if source.kind == "table":
-        return [source.class_names[c] for c in source.labels[splits.test]]
-    order = sorted(splits.test.tolist(), key=lambda i: (source.class_names[source.labels[i]],
-                                                        f"{i:07d}"))
-    return [source.class_names[source.labels[i]] for i in order]
 
 
 # ================================================================ the space

@@ -102,7 +102,7 @@ def _save(result, cfg: TrainConfig, data, out: Path) -> Path:
     return out
 
 
-def test_metrics(folder: Path, test_input: Path, source: Source, splits: Splits,
+def score_on_test(folder: Path, test_input: Path, source: Source, splits: Splits,
                  train_counts: list[int]) -> dict[str, Any]:
     """The model folder applied to the test split (`imbtrain predict`'s path): the split
     metrics, per-class accuracy and the confusion matrix."""
@@ -256,7 +256,7 @@ def finish_autotune(result, source: Source, splits: Splits, paths: dict[str, Pat
         fit, data = _train(cfg)
         out = study / (MODEL_DIR if cname == "final" else Path(BASELINES_DIR) / cname)
         folders[cname] = _save(fit, cfg, data, out)
-        scored = test_metrics(out, test_input, source, splits, list(data.train_counts))
+        scored = score_on_test(out, test_input, source, splits, list(data.train_counts))
         models[cname] = {"what": WHAT[cname], "val": val.get(
             "tuned" if cname == "final" and chosen == "tuned" else
             chosen if cname == "final" else cname), "folder": str(out.relative_to(study)),
