@@ -478,6 +478,84 @@ def run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+# ================================================================ autotune
+
+
+@command
+def add_autotune(sub: argparse._SubParsersAction) -> None:
+    from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE
+
+    p = sub.add_parser("autotune", help="tune the paper's prescription on your own data",
+                       description="Hold out stratified validation and test splits of an "
+                                   "image folder (one subfolder a class) or a CSV/Parquet "
+                                   "table, search the paper's prescription (batch size, "
+                                   "augmentation, label smoothing, SAM-A, SSL, the "
+                                   "specialised methods beside ERM) with Optuna and ASHA, "
+                                   "compare it with simple baselines, train the best on "
+                                   "train + validation, save it (imbtrain predict), log it "
+                                   "to MLflow and write report.html.")
+    p.add_argument("data", metavar="DATA", help="an image folder or a CSV or Parquet file")
+    p.add_argument("--label-column", default="", metavar="C",
+                   help="tables: the column that holds the class")
+    p.add_argument("--budget-trials", type=int, default=20, metavar="N",
+                   help="trials of the search (default 20)")
+    p.add_argument("--epochs", type=int, default=10,
+                   help="epochs of each trial and of the final model (default 10)")
+    p.add_argument("--name", help="study name (default autotune_<DATA's name>)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"folder of the study (default {DEFAULT_STORAGE})")
+    p.add_argument("--address", help="a Ray cluster to run the trials on")
+    p.add_argument("--mlflow-uri", default=DEFAULT_MLFLOW_URI, metavar="URI",
+                   help=f"MLflow store (default {DEFAULT_MLFLOW_URI}; none turns it off)")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the final model as a new version of NAME")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted autotune")
+    p.add_argument("--seed", type=int, default=0, help="seed of the splits and the search")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.set_defaults(handler=run_autotune_command)
+
+
+def run_autotune_command(args: argparse.Namespace) -> int:
+    from imbtrain.tune.autotune import run_autotune
+
+    uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
+    summary = run_autotune(args.data, label_column=args.label_column,
+                           budget_trials=args.budget_trials, epochs=args.epochs,
+                           storage=args.storage, name=args.name, address=args.address,
+                           mlflow_uri=uri, register=args.register, resume=args.resume,
+                           seed=args.seed, gpus_per_trial=args.gpus_per_trial)
+    print(f"final model: {summary['model_folder']}; predict with: imbtrain predict "
+          f"{summary['model_folder']} {summary['test_input']}")
+    return 0
+
+
+# ================================================================ report
+
+
+@command
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="draw a finished study's report.html (plots embedded)",
+                       description="Write report.html, one static page with its plots "
+                                   "embedded, from a finished study's folder (a study of "
+                                   "`imbtrain study` or of `imbtrain autotune`): class "
+                                   "counts, what was searched and its compute, the best "
+                                   "configuration, per-class accuracy, learning curves of "
+                                   "the best trials, the sensitivity of the metric to each "
+                                   "knob.")
+    p.add_argument("study_dir", metavar="STUDY_DIR",
+                   help="a finished study's folder, e.g. runs/batch_size")
+    p.add_argument("--out", metavar="FILE", help="default <STUDY_DIR>/report.html")
+    p.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from imbtrain.study.report import write_report
+
+    path = write_report(args.study_dir, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 # ================================================================ check-cluster
 
 

@@ -32,7 +32,7 @@ from torch import Tensor
 from imbtrain.data import embedded, vision  # noqa: F401
 
 # isort: split
-from imbtrain.data import tabular  # noqa: F401
+from imbtrain.data import pools, tabular  # noqa: F401  (pools: tabular_pools, autotune's)
 from imbtrain.data.base import RawData
 from imbtrain.data.profiles import (
     exp_counts,

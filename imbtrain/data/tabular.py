@@ -399,9 +399,11 @@ def _distinct(values: np.ndarray) -> int:
 
 
 def table_to_raw(table: pa.Table, label: str, source: str, transform: str = "quantile",
-                 drop: tuple[str, ...] = (), from_csv: bool = False) -> RawData:
+                 drop: tuple[str, ...] = (), from_csv: bool = False,
+                 pools: tuple[np.ndarray, np.ndarray] | None = None) -> RawData:
     """An arrow table -> RawData of float32 vectors with `TabularInfo` (module docstring)
-    and the fitted `TabularTransform` that made them."""
+    and the fitted `TabularTransform` that made them. `pools`: (train, test) row indices
+    to use instead of the fixed split (`imbtrain.data.pools`); other rows are left out."""
     unknown = [c for c in drop if c not in table.column_names]
     if unknown:
         raise UserError(f"tabular_drop: {', '.join(map(repr, unknown))} not a column of "
@@ -410,7 +412,7 @@ def table_to_raw(table: pa.Table, label: str, source: str, transform: str = "qua
         raise UserError(f"{source} holds no rows")
     y, class_names = label_codes(table, label, source)
     k = len(class_names)
-    train, test = split_pools(y, k)
+    train, test = split_pools(y, k) if pools is None else pools
     numeric, categorical, booleans = [], [], []
     for name in table.column_names:
         if name == label or name in drop:
