@@ -2,9 +2,8 @@
 subprocess, its output read line by line with the time each line came.
 
 - the console: no Ray warning, banner, box or TensorBoard hint (Ray's own switches,
-  imbtrain/tune/quiet.py), a line when each trial starts, never more than 10 s without a
-  line (the heartbeat while Ray starts and the workers load PyTorch), and the smoke run's
-  paragraph labelled as no evidence;
+  imbtrain/tune/quiet.py), a line when each trial starts, and the smoke run's paragraph
+  labelled as no evidence;
 - the space's analyses: the sensitivity figure and table written by the study, and drawn
   again, the same, by `imbtrain analyze`;
 - per train ratio: the closing lines name the best batch size at each ratio, `imbtrain
