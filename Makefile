@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test study lint cluster-local cluster-local-stop
+.PHONY: setup test test-e2e study lint cluster-local cluster-local-stop
 
 # constraints.txt holds torch's CUDA libraries at the releases on the machine's disk; a download
 # cut off mid-way is resumed, and the whole install tried up to three times.
@@ -18,8 +18,13 @@ export HF_HUB_OFFLINE := 1
 
 setup: .venv/.installed
 
+# The suite (minutes), then the end-to-end runs: whole studies, a local autoscaling cluster,
+# S3 on a moto server, an MLflow server, interrupts (tens of minutes on two cores).
 test: .venv/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not e2e"
+
+test-e2e: .venv/.installed
+	$(PY) -m pytest -m e2e
 
 # The batch-size study on the embedded mnist5k: runs/batch_size/ and mlflow.db. Run again, it
 # resumes (or just re-tabulates) the study already there instead of refusing to overwrite it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,12 @@ def ray_session():
 
 # A moto S3 server (`s3`) and an MLflow server with its artifacts in it (`mlflow_s3`).
 from tests.fixtures_s3 import mlflow_s3, s3  # noqa: E402,F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e/ is an end-to-end run (`make test-e2e`, marker e2e), kept out
+    of `make test`, whose suite stays within minutes on two cores."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
