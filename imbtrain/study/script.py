@@ -14,16 +14,17 @@ the study draws and what it concludes. Everything else, the same for every study
 
 `imbtrain study batch_size [options]` and `python studies/batch_size.py [options]` run it.
 `StudyScript.main(argv, backend)` parses every option of `imbtrain study` plus `--dataset`,
-`--data-dir` (several folders: a `data_dir` grid, one dataset each), `--full` and `--space`;
-loads the space (its `full` section with `--full`, its `smoke` section with `--smoke`, then
---dataset/--data-dir on top of the base); lets the study `prepare` the spec (make pre-trained
+`--data-dir` (several folders: a `data_dir` grid, one dataset each), `--full`, `--section`
+and `--space`; loads the space (its `full` section with `--full`, a named section with
+`--section NAME`, its `smoke` section with `--smoke`, then --dataset/--data-dir on top of the
+base); lets the study `prepare` the spec (make pre-trained
 weights, fill in variants); runs it; calls `analyse`; writes the finding and the headline
 table to `findings.md`; logs the files to the study's MLflow parent run; prints the table,
 the finding and the best configuration (`print_summary`). `--resume` on a finished study
 trains nothing and analyses it again. A `UserError` anywhere is one line, `error: ...`, and
-exit status 2. The study's name is the space's (`<space>_full` with --full), `_smoke` added
-with --smoke, unless --name says otherwise. A space with no study of the paper behind it
-runs the same way, without the analysis.
+exit status 2. The study's name is the space's (`<space>_full` with --full, `<space>_<NAME>`
+with --section NAME), `_smoke` added with --smoke, unless --name says otherwise. A space with
+no study of the paper behind it runs the same way, without the analysis.
 
 The Ray side is handed in, never imported: `backend` is `imbtrain.tune` (what the command
 line passes), anything with its `run_study`, `log_artifacts` and `run_prerequisites`.
@@ -42,7 +43,7 @@ from imbtrain.errors import UserError
 from imbtrain.study.options import add_script_options, study_kwargs
 from imbtrain.study.prerequisites import Job
 from imbtrain.study.results import BEST_FILE, StudyResult
-from imbtrain.study.space import StudySpec, load_space
+from imbtrain.study.space import SECTIONS, StudySpec, load_space
 
 FINDINGS_FILE = "findings.md"  # the study's paragraph and headline table
 
@@ -91,15 +92,16 @@ def _add_space_option(p: argparse.ArgumentParser, space: str | Path | None) -> N
 
 
 def study_spec(args: argparse.Namespace) -> StudySpec:
-    """The space, its full section with --full, --dataset / --data-dir on its base, and its
-    smoke section with --smoke."""
+    """The space, its full section with --full (a named section with --section),
+    --dataset / --data-dir on its base, and its smoke section with --smoke."""
     spec = load_space(args.space)
     dirs = list(args.data_dir or [])
     data_dir = dirs[0] if dirs else None
     base = {k: v for k, v in (("dataset", args.dataset), ("data_dir", data_dir)) if v}
     changes = {"knobs": {"data_dir": {"grid": dirs}}} if len(dirs) > 1 else None
-    if args.full:
-        spec = spec.variant("full", base=base, changes=changes)
+    section = _section(args, spec)
+    if section:
+        spec = spec.variant(section, base=base, changes=changes)
     elif base:
         spec = spec.variant(None, base=base, changes=changes)
     return spec.with_smoke() if args.smoke else spec
@@ -109,7 +111,23 @@ def study_name(spec: StudySpec, args: argparse.Namespace) -> str:
     """--name, else the space's name (`_full` with --full), `_smoke` added with --smoke."""
     if args.name:
         return args.name
-    return spec.name + ("_full" if args.full else "") + ("_smoke" if args.smoke else "")
+    section = "full" if args.full else getattr(args, "section", None)
+    return spec.name + (f"_{section}" if section else "") + ("_smoke" if args.smoke else "")
+
+
+def _section(args: argparse.Namespace, spec: StudySpec) -> str | None:
+    """The section --full or --section names (None: the space as it is); one that the space
+    does not have is a UserError naming those it has."""
+    named = getattr(args, "section", None)
+    if args.full and named:
+        raise UserError("give --full or --section, not both")
+    if not named:
+        return "full" if args.full else None
+    have = sorted(k for k in spec.sections if k not in SECTIONS)
+    if named not in have:
+        raise UserError(f"--section {named}: {spec.path} has no section {named!r}; its named "
+                        f"sections: {', '.join(have) or 'none'}")
+    return named
 
 
 # ================================================================ a study
