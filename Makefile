@@ -5,10 +5,15 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: setup test study lint cluster-local cluster-local-stop
 
-.venv/.installed: pyproject.toml
+# constraints.txt holds torch's CUDA libraries at the releases on the machine's disk; a download
+# cut off mid-way is resumed, and the whole install tried up to three times.
+.venv/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	for try in 1 2 3; do \
+	  $(PY) -m pip install --quiet --resume-retries 20 -c constraints.txt -e ".[dev]" && break; \
+	  test $$try -lt 3 || exit 1; sleep 10; \
+	done
 	touch .venv/.installed
 
 setup: .venv/.installed

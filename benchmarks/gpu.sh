@@ -6,7 +6,8 @@
 #
 # Prints, each section under a banner (times on an H100, about):
 #   0. the machine: nvidia-smi, torch/CUDA versions                              (~5 s)
-#   1. no host sync between training steps on CUDA (tests/test_fast_paths.py)    (~40 s)
+#   1. no host sync between training steps on CUDA
+#      (tests/test_train_fast_paths.py)                                         (~40 s)
 #   2. images/s of the training loop on generated CIFAR-shaped data, ResNet-32 and
 #      WRN-28-10, fp32 vs bf16 autocast + channels_last; SAM-A's epoch time over ERM's;
 #      data-pipeline headroom (each policy's images/s on the device over the loop's)
@@ -78,7 +79,7 @@ else
 fi
 
 section "1. no host sync between CUDA training steps" 75 \
-  "$PY" -m pytest tests/test_fast_paths.py -q -p no:cacheprovider
+  "$PY" -m pytest tests/test_train_fast_paths.py -q -p no:cacheprovider
 section "2. training loop: fp32 vs bf16 + channels_last, SAM-A / ERM, pipeline headroom" 200 \
   "$PY" benchmarks/gpu_loop.py "${LOOP[@]}" --sections loop sam pipeline
 section "3. packing 4 trials on one GPU (--gpus-per-trial 0.25 vs 1)" 120 \

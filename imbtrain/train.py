@@ -252,7 +252,7 @@ def train_epoch(run: Run) -> dict[str, float]:
 
 def epoch_steps(run: Run, idx: torch.Tensor, weights: torch.Tensor | None):
     """The epoch's steps -> (confusion, loss sum, samples); the sums stay on the device, read
-    once by the caller: no host sync between steps on CUDA (tests/test_fast_paths.py)."""
+    once by the caller: no host sync between steps on CUDA (tests/test_train_fast_paths.py)."""
     cfg, K = run.cfg, run.K
     run.model.train()
     conf = torch.zeros(K, K, dtype=torch.long, device=run.device)

@@ -18,7 +18,7 @@ bind_to_loopback()
 def ray_session():
     """One in-process Ray for a test module (a study's `init_ray` finds it running), two
     CPUs, without the dashboard; RAY_AUTH_MODE=disabled for the tests only (never in what
-    users run). A module that defines its own `ray_session` uses that one."""
+    users run). The one definition: every module that runs Ray in-process takes it."""
     import ray
 
     old = os.environ.get("RAY_AUTH_MODE")

@@ -60,7 +60,7 @@ def test_train_from_python():
 
 def test_run_study_takes_a_name_or_a_file_and_checks_it_before_ray():
     """README, "From Python": `run_study` takes a StudySpec, a search-space file or a name
-    of search_spaces/ (tests/test_study.py runs one from a file); a wrong one fails before
+    of search_spaces/ (tests/e2e/test_study.py runs one from a file); a wrong one fails before
     Ray starts."""
     import ray
 

@@ -5,7 +5,7 @@ calling AutoAugment on a batch would augment every image alike. The kernels here
 batch (N, C, H, W) and magnitudes (N,) and do, image by image, what
 `v2._auto_augment._AutoAugmentBase._apply_image_or_video_transform` does with that magnitude:
 the same inverse affine matrix and sampling grid, the same blends, roundings and casts
-(tests/test_augment.py checks them equal to torchvision pixel for pixel over the magnitude
+(tests/augment/test_ops.py checks them equal to torchvision pixel for pixel over the magnitude
 bins, and the geometric ones against `F.rotate` / `F.affine` on non-square images too, where
 a nearest-neighbour tie would show a matrix built in another order; only a bilinear shear
 beyond AugMix's range can differ by 1 where a value falls half-way between two integers).

@@ -257,21 +257,6 @@ def test_study_on_a_two_node_cluster_uses_both_nodes(tmp_path):
 # ================================================================ in-process studies
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = old
-
-
 def test_the_module_ray_is_on_loopback(ray_session):
     import ray
 

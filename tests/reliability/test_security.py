@@ -4,10 +4,10 @@
 - every `torch.load` passes `weights_only=True`, and the study's checkpoints load that way;
 - YAML only through safe loading; no pickle of a user's file but Ray's own tuner.pkl on
   `--resume` (and CIFAR's pickled batches, through an unpickler that refuses every global
-  but numpy's array constructors: tests/test_reliability_inputs.py::cifar_crafted_pickle);
+  but numpy's array constructors: tests/reliability/test_inputs.py::cifar_crafted_pickle);
 - `Tuner.restore` only on the user's own study folder, and the --resume help says so;
 - Ray's token authentication is never turned off outside tests/.
-No credentials in cluster.yaml: tests/test_cluster.py::test_cluster_file_choices.
+No credentials in cluster.yaml: tests/tune/test_cluster.py::test_cluster_file_choices.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE = sorted([*ROOT.glob("imbtrain/**/*.py"), *ROOT.glob("studies/*.py"),
                *ROOT.glob("benchmarks/*.py")])
 DOCS = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), ROOT / "cluster.yaml",

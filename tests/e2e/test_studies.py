@@ -22,9 +22,9 @@ from imbtrain.errors import UserError
 from imbtrain.study.space import SpaceError, load_space, trial_label
 from imbtrain.tune.translate import param_space
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ROOT / "studies"
-# tabular.py is the tabular track's (tests/test_tabular_study.py).
+# tabular.py is the tabular track's (tests/e2e/test_tabular_study.py).
 NAMES = sorted(p.stem for p in STUDIES.glob("*.py") if p.stem != "tabular")
 
 # study -> (headline table stem, rows of the smoke run, a column it must have)

@@ -7,31 +7,13 @@ each starting its trial workers.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-STUDY = Path(__file__).resolve().parent.parent / "studies" / "tabular.py"
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    """One in-process Ray for the module, as tests/test_study.py does (the study's
-    `init_ray` finds it running)."""
-    import ray
-
-    old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = old
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "tabular.py"
 
 
 def test_the_module_ray_is_on_loopback(ray_session):

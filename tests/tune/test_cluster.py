@@ -17,7 +17,7 @@ from imbtrain.tune.cluster import (
     key_path,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster.yaml"
 LOCAL = ROOT / "cluster-local.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"

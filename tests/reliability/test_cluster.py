@@ -16,7 +16,9 @@ import threading
 import time
 
 import pandas as pd
-from test_study import (
+
+from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
+from tests.e2e.test_study import (
     ENV,
     start_node,
     start_worker_node,
@@ -25,8 +27,6 @@ from test_study import (
     wait_for_nodes,
     write_space,
 )
-
-from imbtrain.study.results import HISTORY_FILE, RESULTS_FILE
 
 # Trials of a few seconds an epoch, so the second node dies in the middle of one.
 SPACE = """

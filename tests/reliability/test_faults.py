@@ -12,7 +12,8 @@ MLflow (RELIABILITY.md, "Faults"):
 
 The failure is injected with IMBTRAIN_FAULT (test-only, read by the study driver; see
 imbtrain.tune.trainable), never with a config key. The driver killed with SIGKILL then
---resume, and the two-node cluster, are in test_study.py and test_reliability_cluster.py.
+--resume, and the two-node cluster, are in tests/e2e/test_study.py and
+tests/reliability/test_cluster.py.
 """
 
 from __future__ import annotations
@@ -56,21 +57,6 @@ base: {dataset: digits, model: mlp, epochs: 3}
 knobs:
   lr: {grid: [0.05, 0.1]}
 """
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # tests only, never what users run
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = old
 
 
 def test_the_module_ray_is_on_loopback(ray_session):
