@@ -72,9 +72,10 @@ def comparison_groups(results: pd.DataFrame) -> dict[str, list[str]]:
 # ================================================================ analysis
 
 
-def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float]:
+def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float, pd.Series]:
     """The sentences of one comparison: per train ratio the best batch size over the
-    baseline; and the largest change at the most and least imbalanced ratio."""
+    baseline; the largest change at the most and least imbalanced ratio; and the best row at
+    the most imbalanced ratio."""
     ratios = sorted(table["train_ratio"].unique(), reverse=True)
     others = table[table[KNOB] != BASELINE]
     parts = []
@@ -89,42 +90,60 @@ def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float]:
                      f"({low['pct_change']:+.1f}%)")
     flat = others[others["train_ratio"] == ratios[0]]["pct_change"].abs().max()
     steep = others[others["train_ratio"] == ratios[-1]]["pct_change"].abs().max()
-    return parts, flat, steep
+    rows = others[others["train_ratio"] == ratios[-1]]
+    return parts, flat, steep, rows.loc[rows["pct_change"].idxmax()]
 
 
 def findings(table: pd.DataFrame) -> str:
-    """One paragraph: each comparison at each train ratio, and whether batch size matters more
-    under imbalance in each."""
+    """One paragraph: each comparison at each train ratio, and in each whether the paper's
+    claim holds: batch size matters more at the most imbalanced ratio than at the most
+    balanced one, and a batch smaller than the baseline is the best there.
+
+        >>> rows = [(g, r, b, c) for g, changes in (("fixed_epochs", (1.0, 0.0, 20.0, 0.0)),
+        ...         ("fixed_steps", (-2.0, 0.0, -15.0, 0.0))) for (r, b), c in zip(
+        ...         [(1.0, 16), (1.0, 128), (0.05, 16), (0.05, 128)], changes)]
+        >>> table = pd.DataFrame(rows, columns=["group", "train_ratio", KNOB, "pct_change"]
+        ...                      ).assign(pct_change_se=0.5, n=3)
+        >>> text = findings(table)
+        >>> "as the paper reports" in text, "(the best change at r = 0.05 is -15.0%)" in text
+        (True, True)
+        >>> "and still at a fixed number of steps" in findings(table.assign(pct_change=[
+        ...     1.0, 0.0, 20.0, 0.0, 0.5, 0.0, 9.0, 0.0]))
+        True
+    """
     if "group" not in table.columns:
         table = table.assign(group="fixed_epochs")
     if table[table[KNOB] != BASELINE].empty:
         return f"Only the baseline {KNOB} {BASELINE} finished; nothing to compare."
     n = int(table["n"].max())
-    text, verdicts = [], {}
+    text, holds, best = [], {}, {}
     for name in [g for g in COMPARISONS if (table["group"] == g).any()]:
         part = table[table["group"] == name]
         if part[part[KNOB] != BASELINE].empty:
             continue
-        parts, flat, steep = _comparison(part)
+        parts, flat, steep, top = _comparison(part)
         ratios = sorted(part["train_ratio"].unique(), reverse=True)
-        verdicts[name] = steep > flat
+        holds[name] = bool(steep > flat and top["pct_change"] > 0 and top[KNOB] < BASELINE)
+        best[name] = (ratios[-1], top)
         text.append(f"{name.replace('_', ' ')}: " + "; ".join(parts)
                     + f" (largest change {steep:.1f}% at r = {ratios[-1]:g} vs {flat:.1f}% at "
                     f"r = {ratios[0]:g})")
     head = f"Test accuracy relative to {KNOB} {BASELINE}, over {n} seed(s). " + ". ".join(
         text) + "."
-    if verdicts.get("fixed_epochs") and verdicts.get("fixed_steps"):
-        verdict = ("Batch size matters more under imbalance at fixed epochs, as the paper "
+    if holds.get("fixed_epochs") and holds.get("fixed_steps"):
+        verdict = ("Small batches help more under imbalance at fixed epochs, as the paper "
                    "reports, and still at a fixed number of steps, so the effect is not only "
                    "that small batches take more steps")
-    elif verdicts.get("fixed_epochs") and "fixed_steps" in verdicts:
-        verdict = ("Batch size matters more under imbalance at fixed epochs, as the paper "
-                   "reports, but not at a fixed number of steps: here the effect goes with "
-                   "the number of steps small batches take")
-    elif verdicts.get("fixed_epochs"):
-        verdict = "Batch size matters more under imbalance, as the paper reports"
+    elif holds.get("fixed_epochs") and "fixed_steps" in holds:
+        r, top = best["fixed_steps"]
+        verdict = (f"Small batches help more under imbalance at fixed epochs, as the paper "
+                   f"reports. At a fixed number of steps small batches are not better (the best "
+                   f"change at r = {r:g} is {top['pct_change']:+.1f}%): here the gain of small "
+                   "batches under imbalance goes with the extra steps they take")
+    elif holds.get("fixed_epochs"):
+        verdict = "Small batches help more under imbalance, as the paper reports"
     else:
-        verdict = "This run does not show batch size mattering more under imbalance"
+        verdict = "This run does not show small batches helping more under imbalance"
     return f"{head} {verdict}."
 
 
