@@ -11,6 +11,7 @@ chosen config can be scored by the grid's full-budget result: is it within 0.5 p
 
     python benchmarks/asha_vs_grid.py                   # r = 0.1, seeds 0 1, ~3 min
     python benchmarks/asha_vs_grid.py --seeds 0 1 2 --train-ratio 0.02
+    python benchmarks/asha_vs_grid.py --quick           # 2 batch sizes, 2 epochs: a check
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def space(args, scheduler) -> dict:
     raw["seeds"] = list(args.seeds)
     raw["scheduler"] = scheduler
     raw["max_concurrent"] = args.concurrency
+    if args.quick:  # two batch sizes, two epochs
+        raw["base"] = {**raw["base"], "epochs": 2}
+        raw["knobs"] = {"batch_size": {"grid": [64, 128]}}
     return raw
 
 
@@ -44,7 +48,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--reduction-factor", type=int, default=2)
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the script: r = 0.02, seed 0, 2 batch sizes, 2 epochs")
     args = p.parse_args()
+    if args.quick:
+        args.train_ratio, args.seeds = 0.02, [0]
     header(f"ASHA vs grid on {SPACE.name} at r = {args.train_ratio}, seeds {args.seeds}, "
            f"{args.concurrency} trials at once", threads=1)
     studies = {"grid": "none",

@@ -10,6 +10,7 @@ imbtrain's per-image draws applied batch-wise.
 
     python benchmarks/augment_throughput.py                 # CPU, 2 threads, ~1-2 minutes
     python benchmarks/augment_throughput.py --device cuda   # on a GPU
+    python benchmarks/augment_throughput.py --quick         # seconds: checks the script
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-time", type=float, default=0.4, help="seconds per measure")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check of the script: batches of 8, 0.01 s a measure")
     args = parser.parse_args()
+    if args.quick:
+        args.batch_size, args.min_time = 8, 0.01
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)

@@ -48,11 +48,11 @@ def machine(device: torch.device | str = "cpu") -> str:
 
 def header(title: str, device: torch.device | str = "cpu", threads: int | None = None) -> None:
     """One line: what, where, with which versions, when, under which load."""
-    import torchvision
+    from importlib.metadata import version  # not `import torchvision`: seconds, unused
 
     threads = threads if threads is not None else torch.get_num_threads()
     print(f"# {title}\n# {machine(device)}, {threads} torch threads, torch {torch.__version__}, "
-          f"torchvision {torchvision.__version__}, python {platform.python_version()}, "
+          f"torchvision {version('torchvision')}, python {platform.python_version()}, "
           f"{datetime.datetime.now().isoformat(timespec='seconds')}, {load_average()}",
           flush=True)
 

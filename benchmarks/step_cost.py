@@ -15,6 +15,7 @@ included): SAM-A's per_class and grouped modes pay 2 per class / radius group in
     python benchmarks/step_cost.py                       # resnet8, 3x32x32 synthetic, ~3 min
     python benchmarks/step_cost.py --model cnn --set dataset=mnist5k
     python benchmarks/step_cost.py --only sam sam_a "sam_a per_class" "sam_a grouped"
+    python benchmarks/step_cost.py --quick               # seconds: checks the script
 """
 
 from __future__ import annotations
@@ -87,9 +88,14 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", nargs="*", help="variants to time (default: all)")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the script: ERM and SAM-A, 1 round, 10 images a class")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="TrainConfig overrides for every variant")
     args = p.parse_args()
+    if args.quick:
+        args.rounds, args.only = 1, ["sam_a"]
+        args.set = [*args.set, "synthetic_samples=10", "synthetic_shape=3x8x8"]
     torch.set_num_threads(args.threads)
     base = TrainConfig(**{
         "dataset": "synthetic", "synthetic_shape": "3x32x32", "synthetic_samples": 100,

@@ -2,12 +2,14 @@
 
 A grid of N trials (one config, N seeds; mnist5k at r = 0.1, the cnn, a few epochs: about
 10 s a trial on one core here) runs through `run_study`, exactly what `imbtrain study` runs:
-Ray Tune in-process with reused actors, a checkpoint every epoch, the MLflow callback into a
-sqlite store, the result tables and best.yaml at the end. Three layers of time:
+Ray Tune in-process with reused actors, a report every epoch and a checkpoint every
+`--checkpoint-every` epochs, the MLflow callback into a sqlite store, the result tables and
+best.yaml at the end; once for each `--checkpoint-every` value (default: the default, then 1).
+Three layers of time:
 
 - epochs: the trials' `epoch_time_s` summed (training and evaluation, the useful work);
 - trainable: Ray's `time_total_s` summed (adds each trial's setup, the final neural-collapse
-  pass, the per-epoch checkpoint and report);
+  pass, the reports and checkpoints);
 - study: the wall time of the whole `run_study` call (Ray already started, timed apart),
   times the concurrency c.
 
@@ -17,10 +19,13 @@ plus Tune's bookkeeping around the trainable. The study's fixed start (MLflow st
 worker processes) and end (tables, best.yaml, artifacts), and a worker's first-trial imports
 and data decoding, are printed apart; the amortised figure (study x c - trainable) / N
 includes them. The goal is <= 1 s a trial with actor reuse; Ray's scalability
-page reports ~0.14 s a trial at scale. The ideal study time is trainable / c.
+page reports ~0.14 s a trial at scale. The ideal study time is trainable / c. Also printed:
+a fresh worker's first trial, its overhead beyond its epochs (goal <= 2 s), and what a
+report costs with and without a checkpoint, as a share of a trial (goal < 5% at the default).
 
-    python benchmarks/study_overhead.py                  # 8 trials, 2 at once, ~2 min
-    python benchmarks/study_overhead.py --trials 16 --epochs 2
+    python benchmarks/study_overhead.py                  # 8 trials, 2 at once, twice: ~4 min
+    python benchmarks/study_overhead.py --trials 16 --epochs 2 --checkpoint-every 1
+    python benchmarks/study_overhead.py --quick          # 2 short digits trials a setting
 """
 
 from __future__ import annotations
@@ -77,12 +82,15 @@ class Timeline:
             self.runner._progress_callback = self.original
 
     def trials(self) -> list[dict]:
-        """Per trial: start, complete, trainable seconds, worker pid; in start order."""
+        """Per trial: start, complete, trainable seconds, worker pid, the epochs' seconds and
+        each result's (driver time, result); in start order."""
         out: dict[str, dict] = {}
         for t, kind, name, result in self.events:
-            row = out.setdefault(name, {"name": name})
+            row = out.setdefault(name, {"name": name, "epochs": 0.0, "results": []})
             if kind == "result":
                 row.update(trainable=result.get("time_total_s"), pid=result.get("pid"))
+                row["epochs"] += float(result.get("epoch_time_s", 0.0))
+                row["results"].append((t, result))
             else:
                 row[kind] = t
         rows = [r for r in out.values() if {"start", "complete", "trainable"} <= set(r)]
@@ -113,53 +121,104 @@ def timeline_report(timeline: Timeline, t0: float, t1: float) -> None:
         print(f"a worker's first trial: trainable median {median(firsts):.1f} s vs "
               f"{median(later):.1f} s for the next ones on the same worker (imports, data "
               f"decoding: once a worker)")
+    fresh, reused, seen = [], [], set()
+    for r in rows:  # driver's start -> complete, less the trial's epochs
+        (reused if r["pid"] in seen else fresh).append(r["complete"] - r["start"] - r["epochs"])
+        seen.add(r["pid"])
+    print(f"overhead beyond the epochs (driver: trial start -> complete, less its "
+          f"epoch_time_s): a fresh worker's first trial median {median(fresh):.2f} s (max "
+          f"{max(fresh):.2f}), a reused worker's trial median "
+          f"{median(reused) if reused else float('nan'):.2f} s")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=8)
-    p.add_argument("--concurrency", type=int, default=2, help="trials at once (1 CPU each)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--train-ratio", type=float, default=0.1)
-    p.add_argument("--no-mlflow", action="store_true", help="turn the MLflow callback off")
-    args = p.parse_args()
-    header(f"study overhead: {args.trials} trials (mnist5k r={args.train_ratio}, cnn, "
-           f"{args.epochs} epochs), {args.concurrency} at once, reused actors, "
-           f"MLflow {'off' if args.no_mlflow else 'sqlite'}", threads=1)
+def report_costs(timeline: Timeline, every: int) -> dict[str, list[float]]:
+    """Seconds a report costs, by kind (with / without a checkpoint), for the epochs between
+    a trial's first and last: in the worker, Ray's time_this_iter_s less the epoch (the
+    state copy, the checkpoint's save and upload); in the driver, the time between two
+    results less the later one's iteration (the round trip, the callbacks)."""
+    from imbtrain.tune.trainable import checkpoint_due
+
+    costs: dict[str, list[float]] = {"checkpoint": [], "plain": []}
+    for r in timeline.trials():
+        res = r["results"]
+        epochs = int(res[-1][1].get("epoch", 0)) if res else 0
+        for (t0, _), (t1, cur) in zip(res, res[1:], strict=False):
+            e = int(cur.get("epoch", 0))
+            if e >= epochs or e < 2:  # the last carries the final pass
+                continue
+            worker = float(cur["time_this_iter_s"]) - float(cur["epoch_time_s"])
+            driver = (t1 - t0) - float(cur["time_this_iter_s"])
+            kind = "checkpoint" if checkpoint_due(e, epochs, every) else "plain"
+            costs[kind].append(worker + max(0.0, driver))
+    return costs
+
+
+def run_once(args, tmp: str, every: int) -> tuple[object, float, Timeline, float, float]:
     space = {
         "description": "benchmark: identical short trials, one per seed",
-        "base": {"dataset": "mnist5k", "model": "cnn", "epochs": args.epochs,
+        "base": {"dataset": args.dataset, "model": "cnn", "epochs": args.epochs,
                  "batch_size": 64, "lr": 0.05},
         "knobs": {"batch_size": {"grid": [64]}},
         "train_ratios": [args.train_ratio],
         "seeds": list(range(args.trials)),
         "resources": {"cpus": 1, "gpus": 0},
         "max_concurrent": args.concurrency,
+        "checkpoint_every": every,
     }
+    folder = tempfile.mkdtemp(dir=tmp)
+    path = write_space(folder, "overhead", space)
+    uri = None if args.no_mlflow else f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
+    log = os.path.join(folder, "study.log")
+    with Timeline() as timeline:
+        t0 = time.perf_counter()
+        result, wall = timed_study(path, os.path.join(folder, "runs"), uri, log)
+        t1 = time.perf_counter()
+    failed = int((result.results["status"] != "TERMINATED").sum())
+    if failed:
+        print(open(log).read()[-3000:])
+        raise SystemExit(f"{failed} trials failed")
+    return result, wall, timeline, t0, t1
+
+
+def main() -> None:
+    from imbtrain.study.space import CHECKPOINT_EVERY
+    from imbtrain.tune.trainable import checkpoint_due
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=2, help="trials at once (1 CPU each)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--train-ratio", type=float, default=0.1)
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--checkpoint-every", type=int, nargs="+", default=[CHECKPOINT_EVERY, 1],
+                   help="one study each, in turn (the first is the one described in full)")
+    p.add_argument("--no-mlflow", action="store_true", help="turn the MLflow callback off")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the script: 2 two-epoch trials of digits a setting")
+    args = p.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.dataset = 2, 2, "digits"
+    header(f"study overhead: {args.trials} trials ({args.dataset} r={args.train_ratio}, cnn, "
+           f"{args.epochs} epochs), {args.concurrency} at once, reused actors, checkpoint "
+           f"every {' / '.join(map(str, args.checkpoint_every))} epochs, "
+           f"MLflow {'off' if args.no_mlflow else 'sqlite'}", threads=1)
+    runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         from imbtrain.tune.runner import init_ray
 
         start = time.perf_counter()
         init_ray(None)
         ray_start = time.perf_counter() - start
-        path = write_space(tmp, "overhead", space)
-        uri = None if args.no_mlflow else f"sqlite:///{os.path.join(tmp, 'mlflow.db')}"
-        log = os.path.join(tmp, "study.log")
-        with Timeline() as timeline:
-            t0 = time.perf_counter()
-            result, wall = timed_study(path, os.path.join(tmp, "runs"), uri, log)
-            t1 = time.perf_counter()
-        results, history = result.results, result.history
-        failed = int((results["status"] != "TERMINATED").sum())
-        if failed:
-            print(open(log).read()[-3000:])
-            raise SystemExit(f"{failed} trials failed")
+        for every in args.checkpoint_every:
+            runs[every] = run_once(args, tmp, every)
+    result, wall, timeline, t0, t1 = runs[args.checkpoint_every[0]]
+    results, history = result.results, result.history
     c, n = args.concurrency, len(results)
     epochs = float(history["epoch_time_s"].sum())
     trainable = float(results["time_total_s"].sum())
     print(f"Ray start (once a study, not counted below): {ray_start:.1f} s")
-    print(f"trials {n}, concurrency {c}; a trial's trainable time: median "
-          f"{results['time_total_s'].median():.1f} s")
+    print(f"checkpoint every {args.checkpoint_every[0]}: trials {n}, concurrency {c}; a "
+          f"trial's trainable time: median {results['time_total_s'].median():.1f} s")
     print(f"{'':<44}{'seconds':>10}{'per trial':>12}")
     for label, value in (("sum of epochs (training + evaluation)", epochs),
                          ("sum of trainable time (Ray time_total_s)", trainable),
@@ -172,6 +231,21 @@ def main() -> None:
     timeline_report(timeline, t0, t1)
     print(f"per-trial time in the trainable beyond the epochs (setup, collapse pass, "
           f"checkpoints): {(trainable - epochs) / n:.2f} s")
+    costs = {"checkpoint": [], "plain": []}
+    for every, (_, _, tl, _, _) in runs.items():
+        for kind, values in report_costs(tl, every).items():
+            costs[kind] += values
+    med = {k: median(v) if v else float("nan") for k, v in costs.items()}
+    print(f"a report (epochs 2 .. last-1; worker + driver): with a checkpoint median "
+          f"{med['checkpoint']:.3f} s ({len(costs['checkpoint'])} measured), without "
+          f"{med['plain']:.3f} s ({len(costs['plain'])})")
+    for every, (_, _, tl, _, _) in runs.items():
+        walls = [r["complete"] - r["start"] for r in tl.trials()]
+        cost = sum(med["checkpoint" if checkpoint_due(e, args.epochs, every) else "plain"]
+                   for e in range(1, args.epochs + 1))
+        print(f"checkpoint every {every}: {args.epochs} reports a trial cost {cost:.2f} s = "
+              f"{cost / median(walls):.1%} of a trial's {median(walls):.1f} s (driver: start "
+              f"-> complete, median)")
     footer()
 
 

@@ -7,6 +7,8 @@ How each change to train.py was measured (benchmarks/RESULTS.md):
     python benchmarks/train_ab.py /tmp/train_old.py --set train_ratio=0.1
     python benchmarks/train_ab.py /tmp/train_old.py --set channels_last=true --b-set ...
 
+    python benchmarks/train_ab.py imbtrain/train.py --quick    # this tree twice: a check
+
 Both versions must give the same metrics (up to the timings); the script says when they do
 not. Prints end-to-end seconds (median and best) and the ratio old / new (> 1: new faster).
 """
@@ -27,11 +29,23 @@ from imbtrain.train import train
 
 
 def load_train(path: str):
+    """The other train.py's loop. Loading it registers its own `loop` trainer (and
+    `train()` dispatches through the registry), so its loop is taken from the module and
+    this tree's stays the registered one."""
+    from imbtrain.registry import TRAINERS
+
+    ours = sys.modules["imbtrain.train"]
+
     spec = importlib.util.spec_from_file_location("train_other", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["train_other"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.train
+    TRAINERS.unregister("loop")
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        TRAINERS.unregister("loop")
+        TRAINERS.register("loop")(ours.train_loop)
+    return getattr(module, "train_loop", module.train)
 
 
 def same(a: dict, b: dict) -> list[str]:
@@ -51,7 +65,12 @@ def main() -> None:
                    help="TrainConfig overrides of both (default: mnist5k, cnn, 3 epochs)")
     p.add_argument("--b-set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="extra overrides of this tree's run only (B), e.g. channels_last=true")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the script: digits, 1 epoch, 1 round")
     args = p.parse_args()
+    if args.quick:
+        args.rounds = 1
+        args.set = [*args.set, "dataset=digits", "epochs=1"]
     torch.set_num_threads(args.threads)
     base = {"dataset": "mnist5k", "model": "cnn", "epochs": 3, "batch_size": 64, "lr": 0.05,
             "device": "cpu", **parse_overrides(args.set)}

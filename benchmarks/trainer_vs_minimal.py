@@ -17,7 +17,8 @@ rounds.
     python benchmarks/trainer_vs_minimal.py                # mnist5k at r = 0.1, cnn, ~2 min
     python benchmarks/trainer_vs_minimal.py --model resnet8 --dataset synthetic \\
         --set synthetic_shape=3x32x32 synthetic_samples=100
-    python benchmarks/trainer_vs_minimal.py --set channels_last=true   # both loops NHWC
+    python benchmarks/trainer_vs_minimal.py --set channels_last=false  # both loops NCHW
+    python benchmarks/trainer_vs_minimal.py --quick        # digits, 1 epoch: checks the script
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def minimal_loop(cfg: TrainConfig, data, clock: Clock) -> dict[str, float]:
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     accs: dict[str, float] = {}
+    ebs = cfg.eval_batch_size or 128  # the trainer's rule on a CPU: 0 = auto = 128
     for _ in range(cfg.epochs):
         model.train()
         perm = torch.randperm(n)
@@ -77,9 +79,9 @@ def minimal_loop(cfg: TrainConfig, data, clock: Clock) -> dict[str, float]:
             for split in ("val", "test"):
                 x_all, y_all = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
                 correct = torch.zeros((), dtype=torch.long)
-                for i in range(0, len(y_all), cfg.eval_batch_size):
-                    logits = model(prepare(x_all[i:i + cfg.eval_batch_size]))
-                    correct += (logits.argmax(1) == y_all[i:i + cfg.eval_batch_size]).sum()
+                for i in range(0, len(y_all), ebs):
+                    logits = model(prepare(x_all[i:i + ebs]))
+                    correct += (logits.argmax(1) == y_all[i:i + ebs]).sum()
                 accs[f"{split}_acc"] = int(correct) / len(y_all)
         accs["train_loss"] = float(loss_sum) / steps
     return {**accs, "epochs_end": clock.read()}
@@ -101,7 +103,11 @@ def main() -> None:
                    help="torch threads (1: what a study trial with cpus=1 uses)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="more TrainConfig overrides, applied to both loops where they apply")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of the script itself: digits, 1 epoch, 1 round")
     args = p.parse_args()
+    if args.quick:
+        args.dataset, args.epochs, args.rounds = "digits", 1, 1
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(**{"dataset": args.dataset, "model": args.model,
                          "batch_size": args.batch_size, "epochs": args.epochs, "lr": 0.05,
@@ -111,7 +117,8 @@ def main() -> None:
     n = len(data.train_y)
     header(f"trainer vs minimal loop: {cfg.model} on {cfg.dataset} ({n} train images, "
            f"{len(data.val_y)} val, {len(data.test_y)} test, shape {data.input_shape}), "
-           f"batch {cfg.batch_size}, {cfg.epochs} epochs, eval batch {cfg.eval_batch_size}, "
+           f"batch {cfg.batch_size}, {cfg.epochs} epochs, eval batch "
+           f"{cfg.eval_batch_size or '128 (auto)'}, "
            f"overrides {args.set or 'none'}", threads=args.threads)
     clock = Clock()
     ends: dict[str, list[tuple[float, float]]] = {"trainer": [], "minimal": []}

@@ -15,6 +15,11 @@ stays light: no torch, Ray or MLflow until a name needs them):
     study = run_study(load_space("batch_size").with_smoke(), mlflow_uri=None)
     study.results, study.best          # results.parquet as a DataFrame, the best TrainConfig
 
+    from imbtrain import load_model
+    model = load_model("runs/one")     # the folder `imbtrain train --out runs/one` wrote
+    model.predict("digits/")           # class names of the images in a folder (or rows)
+    model.predictions(df)              # a DataFrame: id, a probability a class, predicted
+
     >>> import imbtrain
     >>> imbtrain.__version__
     '0.1.0'
@@ -43,11 +48,15 @@ _LAZY = {
     "StudyResult": "imbtrain.study.results",
     "export": "imbtrain.study.export",
     "run_study": "imbtrain.tune.runner",
+    "load_model": "imbtrain.saved",
+    "SavedModel": "imbtrain.saved",
+    "write_model_folder": "imbtrain.saved",
 }
 
 __all__ = [
-    "StudyResult", "StudySpec", "TrainConfig", "TrainResult", "UserError", "__version__",
-    "export", "load_config", "load_space", "read_results", "run_study", "train",
+    "SavedModel", "StudyResult", "StudySpec", "TrainConfig", "TrainResult", "UserError",
+    "__version__", "export", "load_config", "load_model", "load_space", "read_results",
+    "run_study", "train", "write_model_folder",
 ]
 
 
@@ -86,6 +95,7 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from imbtrain.config import TrainConfig, load_config
     from imbtrain.errors import UserError
+    from imbtrain.saved import SavedModel, load_model, write_model_folder
     from imbtrain.study.export import export
     from imbtrain.study.results import StudyResult, read_results
     from imbtrain.study.space import StudySpec, load_space

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from imbtrain.errors import ConfigError
+from imbtrain.files import load_yaml, read_text
 from imbtrain.registry import AUGMENTATIONS, DATASETS, METHODS, MIXES, MODELS, STEPPERS
 
 __all__ = ["FIELDS", "ConfigError", "TrainConfig", "allowed_values", "check_value", "describe",
@@ -66,7 +67,9 @@ class TrainConfig:
     imbalance_profile: str = _knob("exp", choices=("exp", "step"))
     """exp: n_i = n_max * r ** (i / (K - 1)); step: half the classes n_max, half n_max * r."""
     test_ratio: float = _knob(1.0, lo=0.0, hi=1.0, lo_open=True)
-    """Imbalance ratio of the test and validation splits (paper A.8.1); 1 = balanced."""
+    """Imbalance ratio of the test and validation splits (paper A.8.1); 1 keeps the held-out
+    pool's own class distribution: balanced for the embedded and benchmark datasets, the
+    file's or folder's own for tabular and imagefolder data (docs/methods.md)."""
     val_fraction: float = _knob(0.2, lo=0.0, hi=0.9, lo_open=True)
     """Share of each class of the held-out test pool used as the validation split."""
     data_seed: int = _knob(0, lo=0)
@@ -279,6 +282,10 @@ class TrainConfig:
     """Loader worker processes for data that does not fit in memory (in-memory data: 0)."""
     eval_batch_size: int = _knob(0, lo=0)
     """Batch size of evaluation passes; 0 = auto: 1024 on CUDA, 128 on the CPU."""
+    collapse_per_class: int = _knob(32, lo=0)
+    """Train samples a class that the final neural-collapse measures (cdnv, ...) use: a
+    per-class sample seeded with `seed` (a class with fewer keeps all), so the pass costs
+    under 2% of a short run; 0 = the whole train split."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -288,10 +295,15 @@ class TrainConfig:
     def _check_combinations(self) -> None:
         """Rules across keys, and the dataset's and the model's own (`check_config`)."""
         dataset = DATASETS.meta(self.dataset)
+        embedded = [n for n in DATASETS if not DATASETS.meta(n).get("on_disk")]
         if dataset.get("on_disk") and not self.data_dir:
-            embedded = [n for n in DATASETS if not DATASETS.meta(n).get("on_disk")]
             raise ConfigError(f"dataset={self.dataset} needs data_dir=<folder>; "
                               f"embedded datasets: {', '.join(embedded)}")
+        if self.data_dir and not dataset.get("on_disk"):  # it would train on embedded data
+            on_disk = [n for n in DATASETS if DATASETS.meta(n).get("on_disk")]
+            raise ConfigError(f"dataset={self.dataset} is embedded and reads no data_dir "
+                              f"(got data_dir={self.data_dir!r}); drop data_dir, or name the "
+                              f"dataset of those files: {', '.join(on_disk)}")
         _run_check(dataset, self)
         if self.sam != "none" and self.precision == "fp16":
             # SAM's ascent needs the unscaled gradient norm, and a skipped (inf) step would
@@ -423,19 +435,28 @@ def _literal(raw: str) -> Any:
         return raw
 
 
+CONFIG_FILE = "a TrainConfig YAML file (a mapping of config keys; `imbtrain keys` lists them)"
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """A TrainConfig from a YAML file (safe loading only), then overrides on top."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"config file {p} does not exist")
+    text = read_text(p, CONFIG_FILE)  # a folder, an empty, binary or non-UTF-8 file: one line
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = load_yaml(text, p)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{p}: not valid YAML{where}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of config keys, got {type(data).__name__}")
+    if isinstance(data.get("per_train_ratio"), list):  # a study's index (imbtrain.study.export)
+        files = [str(p.parent / e["config"]) for e in data["per_train_ratio"]
+                 if isinstance(e, dict) and "config" in e]
+        raise ConfigError(f"{p} lists a study's best configuration at each train ratio, not "
+                          f"one config; train one of them: {', '.join(files)}")
     for key in data:
         try:
             _known(key)

@@ -21,3 +21,17 @@ class DivergedError(RuntimeError):
     def __init__(self, epoch: int, loss: float):
         super().__init__(f"training diverged at epoch {epoch}: train loss {loss}")
         self.epoch, self.loss = epoch, loss
+
+
+class StudyInterrupted(Exception):
+    """A study stopped by SIGINT or SIGTERM: its finished trials are kept, the rest wait for
+    `--resume`. The command line exits with `status`: 130 after SIGINT, 143 after SIGTERM
+    (128 + the signal's number, as a shell reports a process a signal ended)."""
+
+    def __init__(self, signum: int, finished: int, total: int, location: str):
+        super().__init__(f"interrupted: {finished}/{total} trials finished")
+        self.signum, self.finished, self.total, self.location = signum, finished, total, location
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum

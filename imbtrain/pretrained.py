@@ -11,38 +11,49 @@ downloaded.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
 from imbtrain.errors import UserError
+from imbtrain.files import check_file, check_torch_file, read_torch
 
 WRAPPERS = ("state_dict", "model")
 PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DDP, torch.compile
 CLASSIFIER_NAMES = ("fc", "head", "classifier", "last_linear", "heads")
+WEIGHTS_KIND = ("a weights file (pretrained= takes a local .pt, .pth or .safetensors state "
+                "dict; imbtrain downloads nothing)")
 MIN_LOADED = 0.5  # below this share of the backbone's tensors, the file is for another model
+
+
+def check_weights_file(path: str | Path) -> Path:
+    """The checks of a `pretrained=` file that need no loading (a study's driver makes them
+    before Ray starts): it exists, is a file, and is torch.save's format (whole) or a
+    .safetensors file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"pretrained weights not found: {p} (pretrained= takes a local .pt, "
+                        ".pth or .safetensors file; imbtrain downloads nothing)")
+    if p.suffix == ".safetensors":
+        return check_file(p, WEIGHTS_KIND)
+    return check_torch_file(p, WEIGHTS_KIND)
 
 
 def _read(path: str | Path) -> dict[str, Tensor]:
     """The tensors of a weights file, unwrapped and without DDP/compile prefixes."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UserError(f"pretrained weights not found: {p} (pretrained= takes a local .pt, "
-                        ".pth or .safetensors file; imbtrain downloads nothing)")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    p = check_weights_file(path)  # a folder, an empty, text or cut-short file: one line
+    if p.suffix != ".safetensors":
+        obj = read_torch(p, WEIGHTS_KIND)
+    else:
+        from safetensors.torch import load_file
 
+        try:
             obj = load_file(str(p), device="cpu")
-        else:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"pretrained weights {p}: cannot be read as tensors only "
-                        f"(torch.load weights_only=True): {first}") from None
+        except Exception as e:  # SafetensorError, OSError: a damaged or foreign file
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"pretrained weights {p}: cannot be read as safetensors: "
+                            f"{first}") from None
     while isinstance(obj, Mapping):
         inner = [k for k in WRAPPERS if isinstance(obj.get(k), Mapping)]
         if not inner:

@@ -190,8 +190,10 @@ MIXES: Registry = Registry("mix", home="imbtrain.augment")
 AUGMENT_OPS: Registry = Registry("augmentation op", home="imbtrain.augment")
 METHODS: Registry = Registry("method", home="imbtrain.methods")
 STEPPERS: Registry = Registry("SAM stepper", home="imbtrain.methods")
-# The training loop and the trainers of models it does not train (XGBoost's boosting rounds).
-TRAINERS: Registry = Registry("trainer", home=("imbtrain.train", "imbtrain.xgb"))
+# The training loop and the trainers of models it does not train (XGBoost's boosting rounds,
+# scikit-learn's logistic regression).
+TRAINERS: Registry = Registry("trainer", home=("imbtrain.train", "imbtrain.xgb",
+                                                "imbtrain.linear"))
 TRIAL_METRICS: Registry = Registry("trial metric", home="imbtrain.metrics")
 ANALYSES: Registry = Registry("analysis", home="imbtrain.analysis")
 DISTRIBUTIONS: Registry = Registry("distribution", home="imbtrain.study.space")

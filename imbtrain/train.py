@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from imbtrain.augment import build_augmentation
 from imbtrain.config import TrainConfig
-from imbtrain.data import ImbalancedData, build_data
+from imbtrain.data import ImbalancedData, build_data, subsample_per_class
 from imbtrain.errors import DivergedError, UserError
 from imbtrain.methods import build_method
 from imbtrain.methods.sam import build_stepper
@@ -44,6 +44,7 @@ from imbtrain.pretrained import load_pretrained
 from imbtrain.registry import TRAINERS
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
+Progress = Callable[[int, int], None]  # (steps done, steps in the epoch) after each step
 
 
 @dataclass
@@ -167,6 +168,7 @@ class Run:
         self.forward_model = torch.compile(self.model) if cfg.compile else self.model
         self.epoch, self.history = 0, []
         self.kept: dict[str, torch.Tensor | None] = {}  # the final evaluation's features
+        self.progress: Progress | None = None  # a console's bar (imbtrain train), or none
 
     def _build_model(self, cfg: TrainConfig, data: ImbalancedData) -> torch.nn.Module:
         model = create_model_for(cfg, data)
@@ -268,6 +270,8 @@ def epoch_steps(run: Run, idx: torch.Tensor, weights: torch.Tensor | None):
         run.scheduler.step()
         if run.ema is not None:
             run.ema.update(run.model, step=run.scheduler.last_epoch)
+        if run.progress is not None:  # counts steps only: no host sync
+            run.progress(step + 1, run.steps_per_epoch)
     return conf, loss_sum, seen
 
 
@@ -364,16 +368,30 @@ def evaluate(run: Run, split: str, keep_features: bool = False) -> dict[str, flo
                          loss=float(loss_sum) / max(len(y_all), 1))
 
 
+def collapse_sample(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train samples of the collapse pass: `collapse_per_class` a class (a per-class
+    sample seeded with `seed`, in the split's order), the whole split where no class has
+    more (then exactly the split: the same numbers as a full pass) or with 0."""
+    cap, y = run.cfg.collapse_per_class, run.train_y
+    counts = torch.bincount(y, minlength=run.K).tolist()
+    if not cap or max(counts) <= cap:
+        return run.train_x, y
+    idx = subsample_per_class(y.cpu(), [cap] * run.K, run.cfg.seed).to(y.device)
+    return run.train_x[idx], y[idx]
+
+
 def collapse_metrics(run: Run) -> dict[str, float]:
-    """Neural-collapse measures of the final model (paper Table 4): one forward pass over
-    the train split; the test features are the final evaluation's (the same numbers)."""
+    """Neural-collapse measures of the final model (paper Table 4): one forward pass over a
+    per-class sample of the train split (`collapse_sample`); the test features are the final
+    evaluation's (the same numbers)."""
     def features(x: torch.Tensor) -> torch.Tensor:
         return torch.cat([f for f, _ in eval_passes(run, x, head=False)]).float().cpu()
 
     test_x, test_y = run.splits["test"]
     test_feats = run.kept.get("test")  # None when resumed after the last epoch
     test_feats = features(test_x) if test_feats is None else test_feats
-    return neural_collapse(features(run.train_x), run.train_y.cpu(), test_feats, test_y.cpu(),
+    train_x, train_y = collapse_sample(run)
+    return neural_collapse(features(train_x), train_y.cpu(), test_feats, test_y.cpu(),
                            run.counts)
 
 
@@ -381,22 +399,29 @@ def collapse_metrics(run: Run) -> dict[str, float]:
 
 
 def train(cfg: TrainConfig, data: ImbalancedData | None = None, report: Report | None = None,
-          resume: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> TrainResult:
+          resume: dict[str, Any] | None = None, log: Callable[[str], None] = print,
+          progress: Progress | None = None) -> TrainResult:
     """Train one model as `cfg` says; `report(metrics, state)` after every epoch.
 
     `resume` is a `state` from an earlier report: the run continues from it and ends with
     exactly the metrics of an uninterrupted run (CPU, same config). The model's trainer (the
-    loop below, or the one its registry entry names) does the work.
+    loop below, or the one its registry entry names) does the work. `progress(step, steps)`
+    is called after each step of the loop (a console's progress bar; trees have none).
     """
-    return TRAINERS.get(model_trainer(cfg.model))(cfg, data, report, resume, log)
+    name = model_trainer(cfg.model)
+    if progress is not None and name == "loop":
+        return train_loop(cfg, data, report, resume, log, progress=progress)
+    return TRAINERS.get(name)(cfg, data, report, resume, log)
 
 
 @TRAINERS.register("loop")
 def train_loop(cfg: TrainConfig, data: ImbalancedData | None = None,
                report: Report | None = None, resume: dict[str, Any] | None = None,
-               log: Callable[[str], None] = print) -> TrainResult:
+               log: Callable[[str], None] = print,
+               progress: Progress | None = None) -> TrainResult:
     """The loop: epochs of steps, evaluation, reports, a method's final stage, collapse."""
     run = Run(cfg, data, log)
+    run.progress = progress
     if resume is not None:
         run.load_state(resume)
     metrics: dict[str, float] = dict(run.history[-1]) if run.history else {}

@@ -53,3 +53,13 @@ def provenance() -> dict[str, object]:
     if found is not None:
         out["git_commit"], out["git_dirty"] = found
     return out
+
+
+def provenance_tags() -> dict[str, str]:
+    """`provenance()` as MLflow tags: `imbtrain.version`, and `imbtrain.git_commit` when
+    imbtrain runs from a git checkout (every run a study or `imbtrain train` logs)."""
+    meta = provenance()
+    tags = {"imbtrain.version": str(meta["imbtrain_version"])}
+    if "git_commit" in meta:
+        tags["imbtrain.git_commit"] = str(meta["git_commit"])
+    return tags

@@ -30,3 +30,7 @@ def ray_session():
         os.environ.pop("RAY_AUTH_MODE", None)
     else:
         os.environ["RAY_AUTH_MODE"] = old
+
+
+# A moto S3 server (`s3`) and an MLflow server with its artifacts in it (`mlflow_s3`).
+from tests.fixtures_s3 import mlflow_s3, s3  # noqa: E402,F401

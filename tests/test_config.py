@@ -40,7 +40,8 @@ def test_out_of_range_value_names_key_value_and_allowed(key, value, allowed):
 
 def test_type_coercion_of_overrides():
     over = parse_overrides(["batch_size=16", "lr=0.1", "nesterov=true", "sam=sam_a",
-                            "train_ratio=1e-2", "data_dir=/tmp/x"])
+                            "train_ratio=1e-2", "dataset=cifar10",
+                            "data_dir=/tmp/x"])
     cfg = TrainConfig(**over)
     assert cfg.batch_size == 16 and isinstance(cfg.batch_size, int)
     assert cfg.lr == 0.1 and cfg.nesterov is True and cfg.train_ratio == 0.01

@@ -96,7 +96,7 @@ def test_cli_train_writes_outputs(tmp_path, capsys):
                 "test_few_acc", "test_med_acc", "test_many_acc"):
         assert key in printed
     assert {p.name for p in out.iterdir()} == {"config.yaml", "run.yaml", "metrics.json",
-                                               "history.parquet", "model.pt"}
+                                               "history.parquet", "model.pt", "model.yaml"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_counts"] == [40, 18, 8, 4]
     assert len(pd.read_parquet(out / "history.parquet")) == 1

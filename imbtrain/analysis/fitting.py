@@ -96,14 +96,27 @@ def plot_fitting(curves: pd.DataFrame, out_dir: str | Path, stem: str = "fitting
     return save_figure(fig, out_dir, stem, f"Fitting the training set ({metric}, mean ± s.e.)")
 
 
-@register_analysis("fitting")
+def has_curves(results: pd.DataFrame, history: pd.DataFrame, metric: str = "train_acc",
+               **options) -> str | None:
+    """Why fitting would draw no curve for this study (no `metric` over several epochs), else
+    None (`imbtrain.analysis.registry.fits`)."""
+    epochs = (history.dropna(subset=[metric])["epoch"].nunique()
+              if not history.empty and metric in history.columns else 0)
+    if epochs < 2:
+        return (f"fitting draws {metric} over epochs; history.parquet has it for {epochs} "
+                "epoch(s)")
+    return None
+
+
+@register_analysis("fitting", fits=has_curves)
 def fitting_analysis(results: pd.DataFrame, history: pd.DataFrame, out_dir: str | Path,
                      metric: str = "train_acc", threshold: float = 0.99,
                      stem: str = "fitting") -> list[Path]:
     """Training accuracy per epoch and epochs to fit, per train ratio (Fig. 17).
 
     Writes `<stem>.png` (curves), table `<stem>` (epochs to fit per train ratio) and
-    `<stem>_curves` (per epoch)."""
+    `<stem>_curves` (per epoch). Drawn for a study only when its history holds `metric` for
+    two epochs or more (`has_curves`)."""
     curves = fitting_curves(results, history, metric)
     fit = epochs_to_fit(results, history, metric, threshold)
     md = markdown_table(

@@ -179,14 +179,25 @@ def plot_importance(table: pd.DataFrame, out_dir: str | Path, stem: str = "impor
     return save_figure(fig, out_dir, stem)
 
 
-@register_analysis("importance")
+def ranks_knobs(results: pd.DataFrame, history: pd.DataFrame, **options) -> str | None:
+    """Why importance would be trivial for this study (one bar of importance 1), else None:
+    a study picks the analyses it draws with this (`imbtrain.analysis.registry.fits`)."""
+    knobs = knobs_of(results)  # those varying across the trials, Optuna's sampled ones too
+    if len(knobs) < 2:
+        return (f"importance ranks knobs against each other; the study varies "
+                f"{'only ' + knobs[0] if knobs else 'none'}")
+    return None
+
+
+@register_analysis("importance", fits=ranks_knobs)
 def importance_analysis(results: pd.DataFrame, history: pd.DataFrame, out_dir: str | Path,
                         results_dir: str | None = None, metric: str | None = None,
                         by: str | None = None, evaluator: str = "fanova", seed: int = 0,
                         study_name: str | None = None, stem: str = "importance") -> list[Path]:
     """Knob importance: Optuna fANOVA, else eta squared of the results (beyond the paper).
 
-    Writes `<stem>.png` and table `<stem>` (`knob_importance`)."""
+    Writes `<stem>.png` and table `<stem>` (`knob_importance`). Drawn for a study only when
+    it varies two knobs or more (`ranks_knobs`)."""
     table = knob_importance(results, results_dir, metric, by, evaluator, seed, study_name)
     md = markdown_table(table, 4, caption=f"Knob importance ({table.attrs['source']}; "
                                           f"{table.attrs['metric']}).")

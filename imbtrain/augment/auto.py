@@ -25,11 +25,18 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torchvision.transforms import v2
 
 from imbtrain.augment.ops import apply_ops
 
 SKIP = -1  # op index that leaves an image unchanged (AutoAugment's ops not drawn)
+
+
+def torchvision_v2():
+    """torchvision.transforms.v2, imported when a policy is built (it takes seconds: most
+    runs never need it)."""
+    from torchvision.transforms import v2
+
+    return v2
 
 
 class OpSpace:
@@ -73,7 +80,8 @@ class TrivialAugmentWide:
 
     def __init__(self, height: int, width: int, num_bins: int = 31,
                  interpolation: str = "nearest") -> None:
-        self.space = OpSpace(v2.TrivialAugmentWide._AUGMENTATION_SPACE, num_bins, height, width)
+        space = torchvision_v2().TrivialAugmentWide._AUGMENTATION_SPACE
+        self.space = OpSpace(space, num_bins, height, width)
         self.interpolation = interpolation
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -89,7 +97,8 @@ class RandAugment:
 
     def __init__(self, height: int, width: int, num_ops: int = 2, magnitude: int = 9,
                  num_bins: int = 31, interpolation: str = "nearest") -> None:
-        self.space = OpSpace(v2.RandAugment._AUGMENTATION_SPACE, num_bins, height, width)
+        space = torchvision_v2().RandAugment._AUGMENTATION_SPACE
+        self.space = OpSpace(space, num_bins, height, width)
         self.num_ops, self.magnitude, self.interpolation = num_ops, magnitude, interpolation
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -106,7 +115,8 @@ class AutoAugmentCIFAR10:
     """One of the 25 CIFAR-10 sub-policies per image; each step applied with its probability."""
 
     def __init__(self, height: int, width: int, interpolation: str = "nearest") -> None:
-        self.space = OpSpace(v2.AutoAugment._AUGMENTATION_SPACE, 10, height, width)
+        self.space = OpSpace(torchvision_v2().AutoAugment._AUGMENTATION_SPACE, 10, height, width)
+        v2 = torchvision_v2()
         policies = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)._policies
         self._tables = (torch.tensor([[self.space.index(s[0]) for s in p] for p in policies]),
                         torch.tensor([[s[1] for s in p] for p in policies]),
@@ -135,7 +145,7 @@ class AugMix:
     def __init__(self, height: int, width: int, severity: int = 3, mixture_width: int = 3,
                  chain_depth: int = -1, alpha: float = 1.0,
                  interpolation: str = "bilinear") -> None:
-        self.space = OpSpace(v2.AugMix._AUGMENTATION_SPACE, 10, height, width)
+        self.space = OpSpace(torchvision_v2().AugMix._AUGMENTATION_SPACE, 10, height, width)
         self.severity, self.mixture_width = severity, mixture_width
         self.chain_depth, self.alpha, self.interpolation = chain_depth, alpha, interpolation
 

@@ -25,7 +25,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from imbtrain.registry import AUGMENT_OPS
 
@@ -228,16 +227,22 @@ def solarize(x: Tensor, m: Tensor, interpolation: str) -> Tensor:
 @register_op("AutoContrast")
 def autocontrast(x: Tensor, m: Tensor, interpolation: str) -> Tensor:
     """Stretch each channel of each image to 0..255 (torchvision's kernel, per image)."""
+    from torchvision.transforms.v2 import functional as TF  # lazy: torchvision is slow to import
+
     return TF.autocontrast(x)
 
 
 @register_op("Equalize")
 def equalize(x: Tensor, m: Tensor, interpolation: str) -> Tensor:
     """Histogram equalisation per channel and image (torchvision's kernel, PIL's LUT)."""
+    from torchvision.transforms.v2 import functional as TF  # lazy: torchvision is slow to import
+
     return TF.equalize(x)
 
 
 @register_op("Invert")
 def invert(x: Tensor, m: Tensor, interpolation: str) -> Tensor:
     """255 - x."""
+    from torchvision.transforms.v2 import functional as TF  # lazy: torchvision is slow to import
+
     return TF.invert(x)

@@ -9,9 +9,13 @@ CIFAR setups, those policies come after the standard random crop and flip.
 
 from __future__ import annotations
 
-from torchvision.transforms import v2
-
-from imbtrain.augment.auto import AugMix, AutoAugmentCIFAR10, PerImage, RandAugment
+from imbtrain.augment.auto import (
+    AugMix,
+    AutoAugmentCIFAR10,
+    PerImage,
+    RandAugment,
+    torchvision_v2,
+)
 from imbtrain.augment.auto import TrivialAugmentWide as BatchedTrivialAugmentWide
 from imbtrain.augment.core import Policy
 from imbtrain.augment.flip_crop import FlipCrop
@@ -19,7 +23,7 @@ from imbtrain.registry import AUGMENTATIONS
 
 
 def _after_flip_crop(height: int, width: int, policy: Policy) -> Policy:
-    return v2.Compose([FlipCrop(height, width), policy])
+    return torchvision_v2().Compose([FlipCrop(height, width), policy])
 
 
 @AUGMENTATIONS.register("none")
@@ -37,8 +41,11 @@ def flip_crop(height: int, width: int, *, batched: bool = True) -> Policy:
 @AUGMENTATIONS.register("autoaugment")
 def autoaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then AutoAugment's CIFAR-10 policy."""
-    policy = (AutoAugmentCIFAR10(height, width) if batched
-              else PerImage(v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)))
+    if batched:
+        policy = AutoAugmentCIFAR10(height, width)
+    else:
+        v2 = torchvision_v2()
+        policy = PerImage(v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10))
     return _after_flip_crop(height, width, policy)
 
 
@@ -46,19 +53,19 @@ def autoaugment(height: int, width: int, *, batched: bool = True) -> Policy:
 def trivialaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then TrivialAugmentWide."""
     policy = (BatchedTrivialAugmentWide(height, width) if batched
-              else PerImage(v2.TrivialAugmentWide()))
+              else PerImage(torchvision_v2().TrivialAugmentWide()))
     return _after_flip_crop(height, width, policy)
 
 
 @AUGMENTATIONS.register("randaugment")
 def randaugment(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then RandAugment (2 operations, magnitude 9 of 31)."""
-    policy = RandAugment(height, width) if batched else PerImage(v2.RandAugment())
+    policy = RandAugment(height, width) if batched else PerImage(torchvision_v2().RandAugment())
     return _after_flip_crop(height, width, policy)
 
 
 @AUGMENTATIONS.register("augmix")
 def augmix(height: int, width: int, *, batched: bool = True) -> Policy:
     """Flip/crop, then AugMix (severity 3, 3 chains of depth 1-3, alpha 1)."""
-    policy = AugMix(height, width) if batched else PerImage(v2.AugMix())
+    policy = AugMix(height, width) if batched else PerImage(torchvision_v2().AugMix())
     return _after_flip_crop(height, width, policy)

@@ -32,7 +32,7 @@ from torch import Tensor
 from imbtrain.data import embedded, vision  # noqa: F401
 
 # isort: split
-from imbtrain.data import tabular  # noqa: F401
+from imbtrain.data import pools, tabular  # noqa: F401  (pools: tabular_pools, autotune's)
 from imbtrain.data.base import RawData
 from imbtrain.data.profiles import (
     exp_counts,
@@ -41,11 +41,15 @@ from imbtrain.data.profiles import (
     step_counts,
     subsample_per_class,
 )
-from imbtrain.data.tabular import TabularInfo
+from imbtrain.data.tabular import TabularInfo, TabularTransform
+from imbtrain.errors import UserError
 from imbtrain.registry import DATASETS
 
 register_dataset = DATASETS.register
-"""`@register_dataset("name", on_disk=..., check_config=...)`: `DATASETS.register`."""
+"""`@register_dataset("name", on_disk=..., check_config=..., num_classes=...)`:
+`DATASETS.register`. `num_classes` (an int, or a function of the config) lets a search space's
+metric be checked against the per-class names before a study starts; leave it out when the
+files decide (imagefolder, tabular)."""
 
 __all__ = [
     "DATASETS",
@@ -74,7 +78,9 @@ class ImbalancedData:
     `train_counts` are the per-class train counts after the profile (recorded with every
     run: metrics.json, results.parquet). `feature_info` describes the columns of tabular
     data (numeric, missing indicators, one-hot blocks; `imbtrain.data.tabular.TabularInfo`),
-    None for other data.
+    None for other data; `tabular_transform` the fitted transform that made those columns from
+    the file's rows, `image_decode` how an image file becomes one of the images (both as in
+    `RawData`), for a saved model to apply the same to new inputs (`imbtrain.saved`).
     """
 
     name: str
@@ -91,6 +97,8 @@ class ImbalancedData:
     std: tuple[float, ...] | None
     class_names: list[str]
     feature_info: TabularInfo | None = None
+    tabular_transform: TabularTransform | None = None
+    image_decode: dict | None = None
 
     @property
     def is_image(self) -> bool:
@@ -173,7 +181,13 @@ def build_data(cfg) -> ImbalancedData:
        ratio under study.
     3. The same profile kind at `test_ratio` is applied to the rest of the test pool and to
        val alike (paper A.8), each with n_max = its own largest class; test_ratio = 1 keeps
-       them whole.
+       them whole, so they keep the test pool's own class distribution: balanced for the
+       embedded and benchmark datasets (digits: 46-49 test and 12 val images a class), the
+       file's or the folder's own for `tabular` and `imagefolder`. Balanced accuracy, the
+       selection metric, weighs every class alike either way.
+    4. Both splits hold every class (at least one sample each, which the profile keeps), or
+       the run fails here with one line naming the class: a class with a single held-out
+       sample cannot be in both, and `val_bal_acc` must never average fewer classes.
 
     Reads only attributes (dataset, data_dir, train_ratio, imbalance_profile, test_ratio,
     val_fraction, data_seed, image_size, synthetic_*), so any namespace works as `cfg`.
@@ -185,6 +199,7 @@ def build_data(cfg) -> ImbalancedData:
     # Profile each part on its own labels; indices map back into the test pool.
     val_idx = val_idx[_apply_profile(raw.test_y[val_idx], k, profile, cfg.test_ratio, seed)]
     test_idx = test_idx[_apply_profile(raw.test_y[test_idx], k, profile, cfg.test_ratio, seed)]
+    check_every_class(cfg, raw, raw.test_y[val_idx], raw.test_y[test_idx])
     train_y = raw.train_y[tr]
     return ImbalancedData(
         name=cfg.dataset,
@@ -201,4 +216,26 @@ def build_data(cfg) -> ImbalancedData:
         std=raw.std,
         class_names=list(raw.class_names),
         feature_info=raw.feature_info,
+        tabular_transform=raw.tabular_transform,
+        image_decode=raw.image_decode,
     )
+
+
+def check_every_class(cfg, raw: RawData, val_y: Tensor, test_y: Tensor) -> None:
+    """UserError unless the validation and test splits each hold every class."""
+    k = raw.num_classes
+    val, test = _counts(val_y, k), _counts(test_y, k)
+    missing = [c for c in range(k) if not val[c] or not test[c]]
+    if not missing:
+        return
+    c = missing[0]
+    held = int((raw.test_y == c).sum())
+    split = "validation" if not val[c] else "test"
+    hint = ""
+    if cfg.dataset == "imagefolder":
+        hint = ("; a plain class-per-folder tree holds out a fifth of each folder (8 images "
+                "give 2), a train/ and test/ tree holds out test/<class>")
+    raise UserError(f"{cfg.dataset}: class {raw.class_names[c]!r} has {held} held-out "
+                    f"sample(s), so the {split} split holds none of it (and val_bal_acc would "
+                    f"average the other classes only); every class needs at least 2 held-out "
+                    f"samples{hint}")

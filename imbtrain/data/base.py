@@ -32,7 +32,13 @@ class RawData:
 
     Images: uint8 (N, C, H, W) with per-channel `mean`/`std` on the 0..1 scale. Vectors:
     float32 (N, D), already standardised, `mean` = `std` = None. `feature_info` describes
-    the columns of tabular vectors (`imbtrain.data.tabular.TabularInfo`), None otherwise.
+    the columns of tabular vectors (`imbtrain.data.tabular.TabularInfo`), None otherwise;
+    `tabular_transform` is the fitted transform that made them from a table's rows
+    (`imbtrain.data.tabular.TabularTransform`). `image_decode` says how an image file becomes
+    one of the images, for a saved model to do the same to new files: {"mode": "RGB",
+    "resize": "pil_bilinear"} (decoded with PIL, converted, squashed to the size: the image
+    trees) or {"resize": "tensor_bilinear"} (`resize_uint8` of the decoded array: CIFAR with
+    image_size); None: the images are arrays of exactly the input shape (embedded data).
     """
 
     train_x: Tensor
@@ -44,6 +50,8 @@ class RawData:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     feature_info: Any = None
+    tabular_transform: Any = None
+    image_decode: dict | None = None
 
 
 Loader = Callable[[object], RawData]

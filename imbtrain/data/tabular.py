@@ -19,6 +19,10 @@ tabular data", with the rules below for what they leave open):
    own imbalance.
 4. Encoders fitted on the train pool only (no validation or test row is ever seen), giving
    the columns [numeric | missing indicators | one-hot blocks] described by `TabularInfo`.
+   The fitted encoders are kept as a `TabularTransform` (RawData.tabular_transform), which
+   turns new rows of the same layout into the same vectors: a saved model stores its
+   parameters (`to_params`: names and categories as plain data, arrays as tensors; never a
+   pickle) and applies them to the rows it predicts (`imbtrain.saved`).
 
 Rules:
 
@@ -50,12 +54,12 @@ Rules:
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import torch
 
 from imbtrain.data.base import RawData
@@ -70,6 +74,20 @@ MAX_CATEGORIES = 100  # one-hot width cap per column; rarer categories share "un
 MIN_CLASS_ROWS = 5  # the fewest rows a class needs to reach train, validation and test
 GARBAGE_SHARE = 0.9  # a string column with at least this share of numbers is a broken numeric
 MISSING = "<missing>"
+
+
+class _OnFirstUse:
+    """A module imported on its first attribute access: pandas and pyarrow take a second or
+    more to import, and only tabular data need them (`import imbtrain.train` stays light)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+pd, pa = _OnFirstUse("pandas"), _OnFirstUse("pyarrow")
 NULL_TOKENS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
                "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null", "?")
 
@@ -311,6 +329,39 @@ class NumericEncoder:
         filled = np.where(missing, self.medians, x)
         return self.scaler.transform(filled), missing[:, self.indicators].astype(np.float64)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted parameters as arrays: medians, indicator columns, and the scaler's
+        quantiles and references (quantile) or mean and scale (standard)."""
+        out = {"medians": self.medians, "indicators": self.indicators.astype(np.int64)}
+        if self.transform == "standard":
+            out.update(mean=self.scaler.mean_, scale=self.scaler.scale_, var=self.scaler.var_)
+        else:
+            out.update(quantiles=self.scaler.quantiles_, references=self.scaler.references_)
+        return out
+
+    @classmethod
+    def from_arrays(cls, transform: str, arrays: dict[str, np.ndarray]) -> NumericEncoder:
+        """The fitted encoder back from `arrays()`: scikit-learn's own scaler with its fitted
+        attributes set, so its transform is the very one the training rows went through."""
+        enc = cls(transform)
+        enc.medians = np.asarray(arrays["medians"], dtype=np.float64)
+        enc.indicators = np.asarray(arrays["indicators"], dtype=np.int64)
+        d = len(enc.medians)
+        if transform == "standard":
+            enc.scaler = enc._scaler(1)
+            enc.scaler.mean_ = np.asarray(arrays["mean"], dtype=np.float64)
+            enc.scaler.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
+            enc.scaler.var_ = np.asarray(arrays["var"], dtype=np.float64)
+            enc.scaler.n_samples_seen_ = 0
+        else:
+            quantiles = np.asarray(arrays["quantiles"], dtype=np.float64)
+            enc.scaler = enc._scaler(len(quantiles))
+            enc.scaler.quantiles_ = quantiles
+            enc.scaler.references_ = np.asarray(arrays["references"], dtype=np.float64)
+            enc.scaler.n_quantiles_ = len(quantiles)
+        enc.scaler.n_features_in_ = d
+        return enc
+
 
 class CategoricalEncoder:
     """One column's categories (train pool), codes and one-hot block; see the module rules."""
@@ -319,7 +370,11 @@ class CategoricalEncoder:
         keyed = np.where(pd.isna(values), MISSING, values).astype(str)
         names, counts = np.unique(keyed, return_counts=True)
         order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))[:MAX_CATEGORIES]
-        self.categories = sorted(names[i] for i in order)
+        return self.with_categories(sorted(names[i] for i in order))
+
+    def with_categories(self, categories: list[str]) -> CategoricalEncoder:
+        """The encoder of a known category list (a saved model's)."""
+        self.categories = [str(c) for c in categories]
         self.index = {c: i for i, c in enumerate(self.categories)}
         return self
 
@@ -344,8 +399,11 @@ def _distinct(values: np.ndarray) -> int:
 
 
 def table_to_raw(table: pa.Table, label: str, source: str, transform: str = "quantile",
-                 drop: tuple[str, ...] = (), from_csv: bool = False) -> RawData:
-    """An arrow table -> RawData of float32 vectors with `TabularInfo` (module docstring)."""
+                 drop: tuple[str, ...] = (), from_csv: bool = False,
+                 pools: tuple[np.ndarray, np.ndarray] | None = None) -> RawData:
+    """An arrow table -> RawData of float32 vectors with `TabularInfo` (module docstring)
+    and the fitted `TabularTransform` that made them. `pools`: (train, test) row indices
+    to use instead of the fixed split (`imbtrain.data.pools`); other rows are left out."""
     unknown = [c for c in drop if c not in table.column_names]
     if unknown:
         raise UserError(f"tabular_drop: {', '.join(map(repr, unknown))} not a column of "
@@ -354,49 +412,231 @@ def table_to_raw(table: pa.Table, label: str, source: str, transform: str = "qua
         raise UserError(f"{source} holds no rows")
     y, class_names = label_codes(table, label, source)
     k = len(class_names)
-    train, test = split_pools(y, k)
-    numeric, categorical = [], []
+    train, test = split_pools(y, k) if pools is None else pools
+    numeric, categorical, booleans = [], [], []
     for name in table.column_names:
         if name == label or name in drop:
             continue
         kind, values = _feature_values(name, table.column(name), from_csv)
         if _distinct(values[train]) >= 2:  # a constant column carries nothing
             (numeric if kind == "numeric" else categorical).append((name, values))
+            if pa.types.is_boolean(table.column(name).type):
+                booleans.append(name)
     if not numeric and not categorical:
         raise UserError(f"{source}: no feature column left besides the label {label!r} (columns "
                         "constant on the train rows are left out); add feature columns")
-    x_train, x_test, info = _encode(numeric, categorical, train, test, transform)
+    x_train, x_test, fitted = _encode(numeric, categorical, train, test, transform)
+    fitted = TabularTransform(
+        label_column=label, columns=tuple(table.column_names),
+        numeric=tuple(n for n, _ in numeric), categorical=tuple(n for n, _ in categorical),
+        booleans=tuple(booleans), numeric_encoder=fitted[0], categorical_encoders=fitted[1],
+        info=fitted[2])
     return RawData(torch.from_numpy(x_train), torch.from_numpy(y[train]),
                    torch.from_numpy(x_test), torch.from_numpy(y[test]), k, class_names,
-                   feature_info=info)
+                   feature_info=fitted.info, tabular_transform=fitted)
 
 
 def _encode(numeric, categorical, train, test, transform):
-    """Fit the encoders on the train pool rows, transform both pools: float32 matrices."""
+    """Fit the encoders on the train pool rows, transform both pools: float32 matrices, and
+    the fitted (numeric encoder, categorical encoders, TabularInfo)."""
     parts_train, parts_test, names = [], [], []
     n_ind = 0
+    num_enc = None
     if numeric:
         x = np.stack([v for _, v in numeric], axis=1)
-        enc = NumericEncoder(transform).fit(x[train])
-        (v_tr, i_tr), (v_te, i_te) = enc.transform_rows(x[train]), enc.transform_rows(x[test])
+        num_enc = NumericEncoder(transform).fit(x[train])
+        (v_tr, i_tr) = num_enc.transform_rows(x[train])
+        (v_te, i_te) = num_enc.transform_rows(x[test])
         parts_train += [v_tr, i_tr]
         parts_test += [v_te, i_te]
         names += [n for n, _ in numeric]
-        names += [f"{numeric[j][0]}_missing" for j in enc.indicators]
-        n_ind = len(enc.indicators)
-    cards = []
+        names += [f"{numeric[j][0]}_missing" for j in num_enc.indicators]
+        n_ind = len(num_enc.indicators)
+    cards, cat_encs = [], []
     for name, values in categorical:
         enc = CategoricalEncoder().fit(values[train])
         parts_train.append(enc.one_hot(values[train]))
         parts_test.append(enc.one_hot(values[test]))
         names += [f"{name}={c}" for c in enc.categories]
         cards.append(len(enc.categories))
+        cat_encs.append(enc)
     info = TabularInfo(len(numeric), n_ind, tuple(cards), tuple(names), transform)
+    return (_stack(parts_train, len(train)), _stack(parts_test, len(test)),
+            (num_enc, tuple(cat_encs), info))
 
-    def stack(parts, n):
-        return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0))
 
-    return stack(parts_train, len(train)), stack(parts_test, len(test)), info
+def _stack(parts: list[np.ndarray], n: int) -> np.ndarray:
+    return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0))
+
+
+# ================================================================ the fitted transform
+
+
+@dataclass(frozen=True)
+class TabularTransform:
+    """The fitted transform of a table's rows into vectors [numeric | indicators | one-hot]:
+    the feature columns it reads, the encoders fitted on the train pool, the layout it gives.
+
+    `encode(table)` applies it to new rows with the training rules: a missing numeric value
+    is imputed with the train median (and flagged where the train pool had missing values),
+    a category the train pool did not have is "unknown" (an all-zero block). `columns` are
+    the training table's columns in order (the label, dropped and constant ones included:
+    new rows may carry them; they are ignored). `booleans` are the categorical columns that
+    were boolean in training (their categories are "True" / "False").
+    """
+
+    label_column: str
+    columns: tuple[str, ...]
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    booleans: tuple[str, ...]
+    numeric_encoder: NumericEncoder | None
+    categorical_encoders: tuple[CategoricalEncoder, ...]
+    info: TabularInfo
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The columns the model reads, numeric first."""
+        return self.numeric + self.categorical
+
+    def check_columns(self, names: list[str], source: str) -> None:
+        """UserError naming the feature columns `names` lacks, or the columns it has that the
+        model does not know (the label and the columns left out in training may be there)."""
+        missing = [c for c in self.features if c not in names]
+        if missing:
+            raise UserError(f"{source} lacks the feature column(s) {_names(missing)} the model "
+                            f"was trained on; it needs {_names(self.features)}")
+        known = set(self.columns) | {self.label_column}
+        extra = [c for c in names if c not in known]
+        if extra:
+            raise UserError(f"{source} has column(s) {_names(extra)} the model was not trained "
+                            f"on; the model reads {_names(self.features)} (the label "
+                            f"{self.label_column!r} and the training file's other columns "
+                            "may be there too; they are ignored)")
+
+    def encode(self, table: pa.Table, source: str) -> np.ndarray:
+        """float32 (n, D) vectors of the rows of `table`, as the train rows were encoded."""
+        self.check_columns(table.column_names, source)
+        if table.num_rows == 0:
+            raise UserError(f"{source} holds no rows")
+        parts = []
+        if self.numeric:
+            x = np.stack([_numeric_values(n, table.column(n), source) for n in self.numeric],
+                         axis=1)
+            parts += list(self.numeric_encoder.transform_rows(x))
+        for name, enc in zip(self.categorical, self.categorical_encoders, strict=True):
+            parts.append(enc.one_hot(_category_values(table.column(name))))
+        return _stack(parts, table.num_rows)
+
+    def to_params(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(plain data for YAML/JSON, arrays for torch.save): everything `from_params` needs."""
+        meta = {"label_column": self.label_column, "columns": list(self.columns),
+                "numeric": list(self.numeric), "transform": self.info.transform,
+                "categorical": {n: list(e.categories) for n, e in
+                                zip(self.categorical, self.categorical_encoders, strict=True)},
+                "booleans": list(self.booleans), "layout": list(self.info.columns)}
+        arrays = ({f"numeric.{k}": v for k, v in self.numeric_encoder.arrays().items()}
+                  if self.numeric_encoder is not None else {})
+        return meta, arrays
+
+    @classmethod
+    def from_params(cls, meta: dict, arrays: dict[str, np.ndarray]) -> TabularTransform:
+        """The transform back from `to_params()`."""
+        numeric = tuple(meta["numeric"])
+        enc = None
+        if numeric:
+            enc = NumericEncoder.from_arrays(meta["transform"], {
+                k.removeprefix("numeric."): v for k, v in arrays.items()
+                if k.startswith("numeric.")})
+        cats = meta["categorical"]
+        encoders = tuple(CategoricalEncoder().with_categories(c) for c in cats.values())
+        n_ind = len(enc.indicators) if enc is not None else 0
+        info = TabularInfo(len(numeric), n_ind, tuple(len(e.categories) for e in encoders),
+                           tuple(meta["layout"]), meta["transform"])
+        return cls(meta["label_column"], tuple(meta["columns"]), numeric, tuple(cats),
+                   tuple(meta["booleans"]), enc, encoders, info)
+
+    def example_row(self) -> dict:
+        """One plausible row (train medians, each column's first category), e.g. an MLflow
+        model's input example; no training row is copied."""
+        row: dict = {}
+        if self.numeric_encoder is not None:
+            row.update(zip(self.numeric, map(float, self.numeric_encoder.medians), strict=True))
+        for name, enc in zip(self.categorical, self.categorical_encoders, strict=True):
+            first = enc.categories[0] if enc.categories else ""
+            row[name] = first == "True" if name in self.booleans else first
+        return row
+
+
+def _names(cols) -> str:
+    return ", ".join(repr(c) for c in cols)
+
+
+def _numeric_values(name: str, col: pa.ChunkedArray, source: str) -> np.ndarray:
+    """float64 values (NaN = missing) of a column the model reads as numbers."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_null(t):
+        return np.full(len(col), np.nan)
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        return _finite(name, values)
+    where = f"values of type {t}"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        s = _strings(col)
+        numbers = pd.to_numeric(s, errors="coerce")
+        bad = np.flatnonzero((s.notna() & numbers.isna()).to_numpy())
+        if len(bad) == 0:
+            return _finite(name, numbers.to_numpy(dtype=np.float64))
+        where = f"{s.iloc[bad[0]]!r} in data row {bad[0] + 1}"
+    raise UserError(f"column {name!r} of {source} holds {where}; the model was trained on "
+                    "numbers in this column (or missing values: empty, NA, NaN, ?)")
+
+
+def _category_values(col: pa.ChunkedArray) -> np.ndarray:
+    """The values of a categorical column as training saw them (text, None = missing)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _strings(col).to_numpy(dtype=object)
+    values = col.to_pylist()
+    return np.array([None if v is None else _class_name(v) if isinstance(v, float) else str(v)
+                     for v in values], dtype=object)
+
+
+def read_rows(path: Path, transform: TabularTransform) -> pa.Table:
+    """New rows for a fitted transform from a CSV or Parquet file: a CSV's categorical
+    columns are read as text (as in training, where they held text), and a headerless CSV
+    gets the training file's column names (with or without its label column)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    try:
+        if is_parquet(path):
+            return pq.read_table(path)
+        names = _header(path)
+        read = pcsv.ReadOptions()
+        if not set(names) & set(transform.features):  # no header: the training names
+            for cols in (transform.columns,
+                         tuple(c for c in transform.columns if c != transform.label_column)):
+                if len(cols) == len(names):
+                    names, read = list(cols), pcsv.ReadOptions(column_names=list(cols))
+                    break
+        text = {c: pa.string() for c in transform.categorical
+                if c in names and c not in transform.booleans}
+        convert = pcsv.ConvertOptions(null_values=list(NULL_TOKENS), strings_can_be_null=True,
+                                      column_types=text)
+        return pcsv.read_csv(path, read_options=read, convert_options=convert)
+    except pa.ArrowInvalid as e:
+        if "conversion error" in str(e):
+            return _read_csv_as_strings(path, None, "")
+        raise UserError(f"{path}: cannot be read as CSV or Parquet: {_first_line(e)}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot be read: {_first_line(e)}") from None
 
 
 def _drop_list(cfg, preset: Preset | None) -> tuple[str, ...]:
@@ -481,7 +721,7 @@ def synth_table(per_class: int = SYNTH_PER_CLASS) -> pa.Table:
     return pa.table(columns)
 
 
-@DATASETS.register("tabular_synth")
+@DATASETS.register("tabular_synth", num_classes=2)
 def tabular_synth(cfg) -> RawData:
     """The embedded fraud-like table (`synth_table`) through the tabular pipeline.
 

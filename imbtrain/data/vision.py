@@ -142,12 +142,14 @@ def _cifar(
             f"({len(names)} class names in {meta_file})"
         )
     size = int(cfg.image_size or 0)
+    decode = {"resize": "tensor_bilinear"} if size and size != tx.shape[-1] else None
     return RawData(
-        resize_uint8(tx, size), ty, resize_uint8(sx, size), sy, len(names), names, *stats
+        resize_uint8(tx, size), ty, resize_uint8(sx, size), sy, len(names), names, *stats,
+        image_decode=decode,
     )
 
 
-@DATASETS.register("cifar10", on_disk=True)
+@DATASETS.register("cifar10", on_disk=True, num_classes=10)
 def cifar10(cfg) -> RawData:
     """CIFAR-10 from `<data_dir>/cifar-10-batches-py/` (or data_dir = that folder).
 
@@ -164,7 +166,7 @@ def cifar10(cfg) -> RawData:
     )
 
 
-@DATASETS.register("cifar100", on_disk=True)
+@DATASETS.register("cifar100", on_disk=True, num_classes=100)
 def cifar100(cfg) -> RawData:
     """CIFAR-100 (fine labels) from `<data_dir>/cifar-100-python/` (or data_dir = that folder).
 
@@ -227,6 +229,10 @@ def read_tree(root: Path, classes: list[str], name: str, layout: str):
     return paths, torch.tensor(labels, dtype=torch.int64)
 
 
+# How `decode_images` makes an image of a file: what a saved model does to new files too.
+IMAGE_DECODE = {"mode": "RGB", "resize": "pil_bilinear"}
+
+
 def decode_images(paths: list[Path], size: int, name: str) -> torch.Tensor:
     """Decode image files to uint8 (N, 3, size, size), RGB, in a thread pool.
 
@@ -257,7 +263,8 @@ def _tree_data(train_paths, train_y, test_paths, test_y, classes, size, name) ->
     train_x = decode_images(train_paths, size, name)
     test_x = decode_images(test_paths, size, name)
     mean, std = channel_stats(train_x)
-    return RawData(train_x, train_y, test_x, test_y, len(classes), classes, mean, std)
+    return RawData(train_x, train_y, test_x, test_y, len(classes), classes, mean, std,
+                   image_decode=IMAGE_DECODE)
 
 
 def _same_classes(train_root: Path, test_root: Path, name: str, layout: str) -> list[str]:
@@ -272,7 +279,7 @@ def _same_classes(train_root: Path, test_root: Path, name: str, layout: str) -> 
     return classes
 
 
-@DATASETS.register("cinic10", on_disk=True)
+@DATASETS.register("cinic10", on_disk=True, num_classes=10)
 def cinic10(cfg) -> RawData:
     """CINIC-10 from `<data_dir>/train/<class>/*.png` and `<data_dir>/test/<class>/*.png`.
 
@@ -325,7 +332,7 @@ def _tiny_names(root: Path, wnids: list[str]) -> list[str]:
     return [table.get(w) or w for w in wnids]
 
 
-@DATASETS.register("tiny_imagenet", on_disk=True)
+@DATASETS.register("tiny_imagenet", on_disk=True, num_classes=200)
 def tiny_imagenet(cfg) -> RawData:
     """Tiny-ImageNet-200: train pool `train/<wnid>/images/*.JPEG` (500 a class), test pool
     the labelled `val/images/*.JPEG` (50 a class, labels from `val/val_annotations.txt`).

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from imbtrain.config import TrainConfig
 from imbtrain.data import ImbalancedData
 from imbtrain.errors import UserError
+from imbtrain.files import check_torch_file, read_torch
 from imbtrain.methods.base import Method, register_method
 from imbtrain.methods.drw import deferred_epoch
 from imbtrain.models import create_model_for
@@ -113,18 +114,30 @@ def teacher_accepts(g: nn.Module, x: Tensor, target: Tensor, gamma: float) -> Te
     return probs.gather(1, target[:, None]).squeeze(1) >= gamma
 
 
+def _teacher_kind(model_name: str) -> str:
+    return (f"the state dict (torch.save) of a {model_name} trained with method=erm on the "
+            "same data (m2m_teacher=)")
+
+
+def check_teacher_file(path: str, model_name: str) -> None:
+    """The checks of an `m2m_teacher=` file that need no loading (a study's driver makes
+    them before Ray starts)."""
+    if not os.path.isfile(path):
+        raise UserError(f"m2m_teacher {path!r} is not a file; expected the state dict of a "
+                        f"{model_name} trained with method=erm on the same data")
+    check_torch_file(path, _teacher_kind(model_name))
+
+
 def load_teacher(path: str, cfg, data) -> nn.Module:
     """The ImbModel `cfg.model` for this data with the state dict saved at `path` (torch.save
     of `model.state_dict()`), on the CPU, in eval mode, parameters frozen."""
     model_name, num_classes = cfg.model, data.num_classes
-    if not os.path.isfile(path):
-        raise UserError(f"m2m_teacher {path!r} is not a file; expected the state dict of a "
-                        f"{model_name} trained with method=erm on the same data")
+    check_teacher_file(path, model_name)
     model = create_model_for(cfg, data)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_torch(path, _teacher_kind(model_name))
     try:
         model.load_state_dict(state)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:  # not a state dict of it
         first = str(err).splitlines()[0]
         raise UserError(f"m2m_teacher {path!r} does not fit model {model_name} with "
                         f"{num_classes} classes: {first}") from err

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 MINORITY_FRACTION = 0.2
 FEW_BELOW = 20  # Kang et al.: few-shot classes have < 20 train samples
@@ -152,6 +151,8 @@ def binary_ranking_metrics(
     is_pos = labels == positive
     if is_pos.all() or not is_pos.any():
         return math.nan, math.nan
+    from sklearn.metrics import average_precision_score, roc_auc_score  # lazy: binary only
+
     s = scores[:, positive]
     return float(roc_auc_score(is_pos, s)), float(average_precision_score(is_pos, s))
 
@@ -196,3 +197,24 @@ def split_metrics(
         minority = minority_classes(train_counts)[0]
         out["auroc"], out["auprc"] = binary_ranking_metrics(scores, labels, minority)
     return {f"{split}_{name}": value for name, value in out.items()}
+
+
+SPLITS = ("train", "val", "test")
+
+
+def epoch_metric_names(num_classes: int) -> list[str]:
+    """The split metrics a run of `num_classes` classes reports every epoch: `split_metrics`
+    of each split as the training loops call it (with the loss; AUROC and AUPRC on the val
+    and test splits of binary data, where they pass the scores).
+
+        >>> [n for n in epoch_metric_names(2) if n.startswith("val_")][-4:]
+        ['val_class_acc_0', 'val_class_acc_1', 'val_auroc', 'val_auprc']
+    """
+    k = int(num_classes)
+    names: list[str] = []
+    for split in SPLITS:
+        scored = k == 2 and split != "train"
+        scores, labels = (np.full((2, 2), 0.5), np.array([0, 1])) if scored else (None, None)
+        names += split_metrics(np.eye(k, dtype=np.int64), [1] * k, split, scores=scores,
+                               labels=labels, loss=0.0)
+    return names

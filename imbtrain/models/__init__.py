@@ -17,7 +17,7 @@ builder `@register_model("name")` in a module of its own, imported below.
 """
 
 # Importing a family's module registers its builders.
-from imbtrain.models import cnn, mlp, resnet_cifar, tabular, trees, wide_resnet  # noqa: F401
+from imbtrain.models import cnn, linear, mlp, resnet_cifar, tabular, trees, wide_resnet  # noqa: F401
 
 # isort: split
 # timm's family last, so that messages list our own names first.

@@ -34,6 +34,7 @@ def mlp(
     n_bins: int = 48,
     feature_info=None,
     train_x: Tensor | None = None,
+    bins: list[Tensor] | None = None,
 ) -> ImbModel:
     """MLP: flatten, (embeddings), then `depth` x [Linear(width), (BatchNorm1d), ReLU,
     (Dropout)], head.
@@ -42,7 +43,7 @@ def mlp(
     the head is the final Linear. Images are flattened in C, H, W order. With
     `num_embeddings` periodic or pwl, the numeric columns of vector inputs (all of them, or
     `feature_info.n_numeric` of tabular data) get `d_embedding`-wide embeddings; pwl computes
-    its `n_bins` bins from `train_x`.
+    its `n_bins` bins from `train_x` (or takes `bins` as they are: a saved model's).
     """
     if num_embeddings not in NUM_EMBEDDINGS:
         raise UserError(
@@ -55,7 +56,7 @@ def mlp(
     dim = math.prod(input_shape)
     if num_embeddings != "none":
         embed = numerical_embeddings(num_embeddings, input_shape, feature_info, d_embedding,
-                                     frequency_init_scale, n_bins, train_x)
+                                     frequency_init_scale, n_bins, train_x, bins)
         layers.append(embed)
         dim = embed.out_dim
     for _ in range(depth):

@@ -119,7 +119,8 @@ class NumericalEmbeddings(nn.Module):
     """
 
     def __init__(self, kind: str, num_features: int, n_embedded: int, d_embedding: int,
-                 frequency_init_scale: float, n_bins: int, train_x: Tensor | None) -> None:
+                 frequency_init_scale: float, n_bins: int, train_x: Tensor | None,
+                 bins: list[Tensor] | None = None) -> None:
         from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings
 
         super().__init__()
@@ -132,10 +133,14 @@ class NumericalEmbeddings(nn.Module):
                                             frequency_init_scale=frequency_init_scale,
                                             lite=False)
         elif kind == "pwl":
-            if train_x is None:
+            if bins is None and train_x is None:
                 raise UserError("num_embeddings=pwl needs the train features (train_x) for "
                                 "its bins; build the model with model_kwargs(cfg, data)")
-            bins = pwl_bins(train_x.reshape(len(train_x), -1)[:, :n_embedded], n_bins)
+            if bins is None:
+                bins = pwl_bins(train_x.reshape(len(train_x), -1)[:, :n_embedded], n_bins)
+            # Kept: a saved model rebuilds the layer from them (imbtrain.saved), since the
+            # encoding's buffers take their shapes from the bins.
+            self.bins = [b.detach().cpu() for b in bins]
             with warnings.catch_warnings():  # a 0/1 column has one bin; that is fine here
                 warnings.filterwarnings("ignore", message=".*just two bin edges.*")
                 self.embed = PiecewiseLinearEmbeddings(bins, d_embedding, activation=False,
@@ -150,14 +155,16 @@ class NumericalEmbeddings(nn.Module):
 
 def numerical_embeddings(kind: str, input_shape: tuple[int, ...], feature_info,
                          d_embedding: int, frequency_init_scale: float, n_bins: int,
-                         train_x: Tensor | None) -> NumericalEmbeddings:
-    """The mlp's embedding input layer for vectors of `input_shape` (D,)."""
+                         train_x: Tensor | None,
+                         bins: list[Tensor] | None = None) -> NumericalEmbeddings:
+    """The mlp's embedding input layer for vectors of `input_shape` (D,); pwl's `bins`, when
+    given, are used as they are (a saved model's), else computed from `train_x`."""
     if len(input_shape) != 1:
         raise UserError(f"num_embeddings={kind} applies to vectors (tabular data), not to "
                         f"inputs of shape {tuple(input_shape)}")
     n_num, _, _ = _layout(input_shape[0], feature_info)
     return NumericalEmbeddings(kind, input_shape[0], n_num, d_embedding, frequency_init_scale,
-                               n_bins, train_x)
+                               n_bins, train_x, bins)
 
 
 # ================================================================ ResNet

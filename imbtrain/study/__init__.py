@@ -21,19 +21,41 @@ tables can be read, analysed and exported on any machine, with or without Ray in
 
 from __future__ import annotations
 
-from imbtrain.study.results import (
-    BEST_FILE,
-    HISTORY_FILE,
-    RESULTS_FILE,
-    STUDY_FILE,
-    StudyResult,
-    StudyTables,
-    read_results,
-    read_tables,
-)
-from imbtrain.study.space import Knob, SpaceError, StudySpec, load_space
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "BEST_FILE", "HISTORY_FILE", "RESULTS_FILE", "STUDY_FILE", "Knob", "SpaceError",
     "StudyResult", "StudySpec", "StudyTables", "load_space", "read_results", "read_tables",
 ]
+
+# Loaded on first use: a trial imports `study.space` and `study.checkpoints` alone, without
+# the tables' pandas and pyarrow.
+_LAZY = {**dict.fromkeys(("BEST_FILE", "HISTORY_FILE", "RESULTS_FILE", "STUDY_FILE",
+                          "StudyResult", "StudyTables", "read_results", "read_tables"),
+                         "imbtrain.study.results"),
+         **dict.fromkeys(("Knob", "SpaceError", "StudySpec", "load_space"),
+                         "imbtrain.study.space")}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imbtrain.study' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from imbtrain.study.results import (
+        BEST_FILE,
+        HISTORY_FILE,
+        RESULTS_FILE,
+        STUDY_FILE,
+        StudyResult,
+        StudyTables,
+        read_results,
+        read_tables,
+    )
+    from imbtrain.study.space import Knob, SpaceError, StudySpec, load_space

@@ -61,6 +61,9 @@ def find_space(space: str | Path) -> Path:
     if path.is_file():
         return path
     text = str(space)
+    if path.is_dir() and not is_name(text):
+        raise SpaceError(f"{text}: is a folder; expected a search-space YAML file (see "
+                         "search_spaces/*.yaml)")
     if is_name(text):
         if text in space_names():
             return spaces_dir() / f"{text}.yaml"

@@ -33,8 +33,9 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster to join (e.g. auto on a cluster's head); "
                                      "default: Ray in this process with this machine's CPUs")
     p.add_argument("--storage", default=os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE,
-                   help=f"folder the study is written to (default ${STORAGE_ENV}, else "
-                        f"{DEFAULT_STORAGE}); on a cluster a storage every node reaches")
+                   help=f"folder or URI the study is written to (default ${STORAGE_ENV}, "
+                        f"else {DEFAULT_STORAGE}): a path, s3://bucket/prefix, gs://..., any "
+                        "URI pyarrow opens; on a cluster a storage every node reaches")
     p.add_argument("--mlflow-uri", default=os.environ.get(MLFLOW_URI_ENV) or DEFAULT_MLFLOW_URI,
                    help=f"MLflow tracking URI (default ${MLFLOW_URI_ENV}, else "
                         f"{DEFAULT_MLFLOW_URI}; on a cluster http://host:port); 'none' turns "
@@ -48,10 +49,24 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
                    help="at most K trials at once (default: as many as the CPUs hold)")
     p.add_argument("--gpus-per-trial", type=float, metavar="F",
                    help="GPUs a trial asks for, fractions allowed (default: the space's)")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the best model of each train ratio in the MLflow model "
+                        "registry: one version of NAME a ratio, with the alias r<ratio> "
+                        "(r0_02 for 0.02)")
+    p.add_argument("--verbose", action="store_true",
+                   help="Ray's, Tune's and MLflow's own output too (start-up banners and "
+                        "warnings, Tune's status tables, the workers' lines); default: the "
+                        "study's own lines only")
     p.add_argument("--max-failures", type=int, metavar="N",
                    help=f"restart a failed trial (an error, a lost node) from its last "
                         f"checkpoint up to N times before recording it as ERROR (default "
                         f"{MAX_FAILURES}; 0: never)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="a trial's checkpoint every N epochs, at its last epoch and at ASHA's "
+                        "rungs (default: the space's checkpoint_every, else 5); --resume "
+                        "continues from the last one")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start Ray's dashboard with the in-process Ray (off by default)")
 
 
 def add_script_options(p: argparse.ArgumentParser) -> None:
@@ -72,14 +87,24 @@ def add_script_options(p: argparse.ArgumentParser) -> None:
 
 def study_kwargs(args: argparse.Namespace) -> dict:
     """`run_study` keyword arguments from the parsed options."""
+    for flag, value, what in (("--name", args.name, "a folder name under --storage"),
+                              ("--storage", args.storage, "the folder studies are written to"),
+                              ("--address", args.address, "a Ray cluster's address (auto on "
+                                                          "its head)")):
+        if value is not None and not str(value).strip():  # an unset shell variable, say
+            raise UserError(f"{flag} is empty; give {what}, or leave the option out")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UserError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     if args.max_failures is not None and args.max_failures < 0:
         raise UserError(f"--max-failures must be 0 or more, got {args.max_failures}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UserError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
     uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,
-            "max_failures": args.max_failures}
+            "max_failures": args.max_failures, "register": getattr(args, "register", None),
+            "checkpoint_every": args.checkpoint_every, "dashboard": args.dashboard,
+            "verbose": int(getattr(args, "verbose", 0))}

@@ -1,7 +1,7 @@
 """A study's result tables: their names, their schema, and reading and writing them with
 pyarrow. Ray-free: the tables are collected from a Ray experiment directory by
 `imbtrain.tune.collect`, and read back here by analyses and export on any machine, with or
-without Ray. Files under `<storage>/<name>/`:
+without Ray. Files under `<storage>/<name>/` (a folder or a URI, `imbtrain.study.storage`):
 
 `results.parquet`, one row a trial:
 
@@ -29,7 +29,9 @@ without Ray. Files under `<storage>/<name>/`:
 the trial reported that epoch (double). An epoch reported twice (a trial resumed from an older
 checkpoint) keeps its latest report.
 
-`best.yaml`: the full TrainConfig of the best configuration (see `imbtrain.study.export`).
+`best.yaml`: the full TrainConfig of the best configuration when the study ran one train
+ratio; with several, `best_r<ratio>.yaml` holds each ratio's best and `best.yaml` is their
+index (`imbtrain.study.export`: the train ratio is a condition of the data, not a knob).
 `study.yaml`: what the study was asked (the spec, the metric, the options) and what ran it
 (imbtrain's version and git commit), read again on `--resume`.
 
@@ -52,10 +54,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imbtrain.study.storage import StudyDir, as_study_dir, is_uri
+
 RESULTS_FILE = "results.parquet"
 HISTORY_FILE = "history.parquet"
 BEST_FILE = "best.yaml"
 STUDY_FILE = "study.yaml"  # what was asked: the spec, the metric, the options
+OPTUNA_FILE = "optuna.db"  # an Optuna searcher's study (sqlite), read by the importance analysis
 # Keys Tune adds to every result: bookkeeping, not metrics.
 TUNE_KEYS = {
     "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore",
@@ -131,52 +136,121 @@ def results_schema(df: pd.DataFrame) -> pa.Schema:
     return pa.schema([(c, fixed.get(c, pa.float64())) for c in df.columns])
 
 
-def write_tables(tables: StudyTables, exp_dir: str) -> None:
-    """results.parquet and history.parquet into `exp_dir` (pyarrow, schema above)."""
+def write_tables(tables: StudyTables, exp_dir: str | Path | StudyDir) -> None:
+    """results.parquet and history.parquet into the study folder `exp_dir` (a path, a URI
+    or a `StudyDir`; pyarrow, schema above): written in its working copy, then pushed."""
+    study = as_study_dir(exp_dir)
+    study.local.mkdir(parents=True, exist_ok=True)
     res = pa.Table.from_pandas(tables.results, schema=results_schema(tables.results),
                                preserve_index=False)
-    pq.write_table(res, f"{exp_dir}/{RESULTS_FILE}")
+    pq.write_table(res, study.local / RESULTS_FILE)
     hist = tables.history
     schema = pa.schema([(c, pa.string() if c in ("trial_id", "trial_name") else
                          pa.int64() if c == "epoch" else pa.float64()) for c in hist.columns])
     pq.write_table(pa.Table.from_pandas(hist, schema=schema, preserve_index=False),
-                   f"{exp_dir}/{HISTORY_FILE}")
+                   study.local / HISTORY_FILE)
+    study.push(RESULTS_FILE, HISTORY_FILE)
 
 
-def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """results.parquet of a finished study as a DataFrame."""
+# What each table is, for the one line a damaged file gets (imbtrain.files.read_parquet).
+RESULTS_KIND = ("a study's results table, one row a trial (`imbtrain study ... --resume` "
+                "writes it again from the study's Tune files)")
+HISTORY_KIND = ("a study's history table, one row a trial-epoch (`imbtrain study ... "
+                "--resume` writes it again from the study's Tune files)")
+
+
+def read_results(results_dir: str | Path | StudyDir) -> pd.DataFrame:
+    """results.parquet of a finished study (a folder, a URI or a `StudyDir`)."""
     from imbtrain.errors import UserError
 
-    path = Path(results_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise UserError(f"{results_dir}: no {RESULTS_FILE}; expected the folder of a finished "
+    study = as_study_dir(results_dir)
+    path = study.pull(RESULTS_FILE)[0]
+    if path is None or not path.is_file():
+        shown = study.uri if isinstance(results_dir, StudyDir) or is_uri(results_dir) \
+            else results_dir
+        raise UserError(f"{shown}: no {RESULTS_FILE}; expected the folder of a finished "
                         "study, <storage>/<name> (e.g. runs/batch_size)")
-    return pq.read_table(path).to_pandas()
+    return _read_table(path, RESULTS_KIND, ("trial_id", "status"))
 
 
-def read_history(results_dir: str | Path) -> pd.DataFrame:
+def read_history(results_dir: str | Path | StudyDir) -> pd.DataFrame:
     """history.parquet of a study folder (an empty table when it has none)."""
-    path = Path(results_dir) / HISTORY_FILE
-    if path.is_file():
-        return pq.read_table(path).to_pandas()
+    path = as_study_dir(results_dir).pull(HISTORY_FILE)[0]
+    if path is not None and path.is_file():
+        return _read_table(path, HISTORY_KIND, ("trial_id", "epoch"))
     return pd.DataFrame(columns=["trial_id", "trial_name", "epoch"])
 
 
-def read_tables(results_dir: str | Path) -> StudyTables:
+STUDY_KIND = "the record of a study that imbtrain study writes (a mapping with its metric)"
+
+
+def read_study_file(results_dir: str | Path | StudyDir) -> dict[str, Any]:
+    """study.yaml of a study folder (a folder, a URI or a `StudyDir`): a mapping with at
+    least the study's `metric` and `mode` (`imbtrain.tune.runner` writes it); one line when
+    it is damaged or of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_yaml
+
+    study = as_study_dir(results_dir)
+    path = study.pull(STUDY_FILE)[0] or study.local / STUDY_FILE
+    meta = read_yaml(path, STUDY_KIND)
+    if not isinstance(meta, dict) or not isinstance(meta.get("metric"), str) \
+            or meta.get("mode", "max") not in ("max", "min"):
+        raise UserError(f"{path}: not a study record (no metric and mode); expected {STUDY_KIND}")
+    return meta
+
+
+def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A study table; one line when it is damaged, not Parquet, or a table of another kind."""
+    from imbtrain.errors import UserError
+    from imbtrain.files import read_parquet
+
+    table = read_parquet(path, kind)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path}: a Parquet table without the column(s) "
+                        f"{', '.join(missing)}; expected {kind}")
+    return table.to_pandas()
+
+
+def read_tables(results_dir: str | Path | StudyDir) -> StudyTables:
     """Both tables of a finished study folder."""
     return StudyTables(read_results(results_dir), read_history(results_dir))
 
 
 @dataclass
 class StudyResult:
-    """What a finished study left: its folder, tables, the best config and the MLflow run."""
+    """What a finished study left: its folder, tables, the best config (per train ratio:
+    `best_per_ratio`) and the MLflow run."""
 
     path: Path
     results: pd.DataFrame
     history: pd.DataFrame
-    best: Any  # TrainConfig of the best configuration (mean over seeds), None if none finished
+    # TrainConfig of the best configuration (mean over seeds) of a study of one train ratio;
+    # None with several (see best_per_ratio) or when no trial finished
+    best: Any
     metric: str
     mode: str
     mlflow_uri: str | None
     mlflow_parent_run_id: str | None
     mlflow_study_uid: str | None = None  # the parent run's imbtrain.study_uid tag
+    storage: StudyDir | None = None  # where the study lives (`path` is its working copy)
+
+    @property
+    def location(self) -> str:
+        """Where the study's files are: its folder or its URI."""
+        return self.storage.uri if self.storage is not None else str(self.path)
+
+    @property
+    def best_per_ratio(self) -> dict:
+        """{train ratio: `imbtrain.study.export.Best(config, mean, n, trial_ids)`}, by the
+        mean of the study's metric over seeds; empty when no trial finished."""
+        from imbtrain.errors import UserError
+        from imbtrain.study.export import best_per_ratio
+
+        if not len(self.results) or "status" not in self.results:
+            return {}
+        try:
+            return best_per_ratio(self.results, self.metric, self.mode)
+        except UserError:
+            return {}

@@ -27,12 +27,18 @@ metric: val_bal_acc            # never a test_ metric: tuning must not see the t
 mode: max
 resources: {cpus: 1, gpus: 0}  # per trial; gpus may be a fraction
 max_concurrent: 2              # optional cap on trials at once
+checkpoint_every: 5            # a trial's checkpoint every N epochs (and at its last epoch)
 variants:                      # optional named grid points, each a set of config overrides,
   erm: {}                      # crossed with the grid knobs, ratios and seeds; the name is
   sam_a: {sam: sam_a}          # results.parquet's `variant` column (a combination of keys,
   ssl_sam_a: {ssl: vicreg, sam: sam_a}   # e.g. a method of Table 1, is one variant)
 trial_metrics: [param_count]   # optional extra final metrics a trial computes from its model
-smoke:                         # what --smoke changes: base/knobs merged, the rest replaced
+analyses:                      # optional: what the study draws when it ends (and what
+  sensitivity:                 # `imbtrain analyze` draws again): each an analysis kind of
+    knob: batch_size           # imbtrain.analysis (`imbtrain analyze --list`) with the
+    baseline: 128              # options of its function
+    metric: test_acc
+smoke:                         # what --smoke changes: base/knobs/analyses merged, the rest replaced
   base: {epochs: 1}
   train_ratios: [1.0, 0.1]
   seeds: [0]
@@ -44,6 +50,15 @@ sections:                      # named sections, each applied as full is by --se
   mnist5k:                     # (e.g. the same study on other data, longer)
     base: {dataset: mnist5k, epochs: 15}
 ```
+
+Analyses. `analyses` names the analyses a study draws from its result tables when it ends
+(figures and tables in the study folder, recorded in analyses.yaml), so that `imbtrain study
+SPACE`, a study script and `imbtrain analyze` draw the same ones. Each kind is a name of
+`imbtrain.registry.ANALYSES`; its options are the keyword arguments of that analysis
+(every required one given; `results_dir` is the study's own, never set here); a `knob` must be
+one of the space's knobs (or `variant`), a `baseline` one of that knob's values and a sweep's
+`reference` one of its variants. An analysis that a finished study cannot feed (too few
+trials finished) is not drawn, with one line that says why.
 
 Distributions are plug-ins of `imbtrain.registry.DISTRIBUTIONS`, registered below, each a
 function that checks a knob's values and returns them (`imbtrain.tune.translate` turns
@@ -88,6 +103,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
+import itertools
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -96,15 +113,16 @@ from typing import Any
 
 import yaml
 
-from imbtrain.config import TrainConfig, check_value
+from imbtrain.config import FIELDS, TrainConfig, check_value
 from imbtrain.errors import UserError
-from imbtrain.registry import DISTRIBUTIONS, TRIAL_METRICS
+from imbtrain.files import load_yaml, read_text
+from imbtrain.registry import ANALYSES, DATASETS, DISTRIBUTIONS, TRIAL_METRICS
 from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines_dir
 
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
     "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "routine",
-    "smoke", "full", "sections",
+    "checkpoint_every", "analyses", "smoke", "full", "sections",
 )
 SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
 NAMED = "sections"  # the top-level key of the named sections (a study script's --section)
@@ -112,8 +130,19 @@ SEARCHERS = ("grid", "optuna")
 SCHEDULERS = ("none", "asha")
 # Grid axes handled by their own top-level lists, so they are not knobs.
 AXES = {"train_ratio": "train_ratios", "seed": "seeds"}
+# A trial checkpoints every N epochs, at its last epoch and at ASHA's rungs (checkpoint +
+# report cost 0.1-0.3 s here: every epoch, they would be a fifth of a short trial's time;
+# benchmarks/RESULTS.md). A trial resumed after a crash repeats at most N - 1 epochs.
+CHECKPOINT_EVERY = 5
 VARIANT_KEY = "__variant__"  # the Tune grid axis of the variants (dropped by trial_params)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # it ends up in folder names
+SPACE_FILE = "a search-space YAML file (search_spaces/*.yaml)"
+ROUTINE_FILE = "a routine YAML file (a mapping of TrainConfig keys to values)"
+# Every trial config of a finite study is built (and so checked) before Ray starts, up to
+# this many; beyond it, every pair of knob values with the other knobs at their first value.
+MAX_COMBINATIONS = 256
+# The types of the keys a distribution of ranges may draw (randint's integers are floats too).
+RANGE_TYPES = {"uniform": ("float",), "loguniform": ("float",), "randint": ("int", "float")}
 
 
 class SpaceError(UserError):
@@ -218,8 +247,10 @@ class StudySpec:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
+    checkpoint_every: int = CHECKPOINT_EVERY
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
     trial_metrics: tuple[str, ...] = ()  # names of imbtrain.registry.TRIAL_METRICS
+    analyses: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> options
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full, named
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
@@ -233,10 +264,18 @@ class StudySpec:
         """Each variant's value of every key that some variant sets (the base's value where
         it sets none): what a trial's config holds for them (Tune's `sample_from`s of
         `imbtrain.tune.translate.param_space` resolve to these)."""
-        plain = {**TrainConfig(**self.base).to_dict(), "train_ratio": self.train_ratios[0]}
+        plain = {**self.base_config().to_dict(), "train_ratio": self.train_ratios[0]}
         keys = variant_keys(self.variants)
         return {name: {k: over.get(k, plain[k]) for k in keys}
                 for name, over in self.variants.items()}
+
+    def base_config(self) -> TrainConfig:
+        """The base as a TrainConfig; when the base alone is none (a knob completes it, e.g.
+        a data_dir grid of an on-disk dataset), the first trial's."""
+        try:
+            return TrainConfig(**self.base)
+        except UserError:
+            return self.trial_config(next(trial_points(self)))
 
     def num_trials(self) -> int:
         """How many trials the study runs (grid: grid points x num_samples)."""
@@ -251,8 +290,15 @@ class StudySpec:
         return TrainConfig(**{**self.base, **trial_params(config)})
 
     def with_smoke(self) -> StudySpec:
-        """The spec with its `smoke` section applied (what `--smoke` runs)."""
-        return self if self.is_smoke else self.variant("smoke")
+        """The spec with its `smoke` section applied (what `--smoke` runs); a space without
+        one is refused (it would run whole)."""
+        if self.is_smoke:
+            return self
+        if "smoke" not in self.sections:
+            raise SpaceError(f"{self.path}: --smoke: the space has no smoke section, so it "
+                             "would run whole; add one (e.g. smoke: {base: {epochs: 1}, "
+                             "seeds: [0]}) or leave out --smoke")
+        return self.variant("smoke")
 
     def variant(self, section: str | None = None, base: dict[str, Any] | None = None,
                 changes: dict[str, Any] | None = None) -> StudySpec:
@@ -316,7 +362,8 @@ def trial_label(config: dict[str, Any],
 
 def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
                   where: str = "") -> dict[str, Any]:
-    """`raw` with a section applied: `base` and `knobs` merged key by key, a `routine` put
+    """`raw` with a section applied: `base`, `knobs` and `analyses` merged key by key (an
+    analysis's options replaced whole), a `routine` put
     under the section's base, `variants` given as a list of names picking some of raw's
     variants, the rest replaced (`smoke`: what --smoke changes; `full`: the paper's
     settings). `where` (e.g. "full.") prefixes the keys in messages."""
@@ -329,7 +376,7 @@ def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
     for key, value in section.items():
         if key == "routine":
             continue
-        if key in ("base", "knobs") and isinstance(value, dict):
+        if key in ("base", "knobs", "analyses") and isinstance(value, dict):
             out[key] = {**_mapping(out.get(key)), **value}
         elif key == "variants" and isinstance(value, list):
             have = out.get("variants") or {}
@@ -354,8 +401,9 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     package). Its smoke section is checked whole, its full section key by key."""
     p = find_space(path)
     path = str(p)
+    text = read_text(p, SPACE_FILE)  # a binary, empty or non-UTF-8 file: one line
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = load_yaml(text, p)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -364,7 +412,8 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     if not isinstance(raw, dict):
         raise SpaceError(f"{path}: expected a mapping of keys ({', '.join(TOP_KEYS)})")
     spec = _parse(raw, path, name or p.stem)
-    spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
+    if "smoke" in spec.sections:
+        spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
     for section in spec.sections:  # keys and values now; combinations once data_dir is known
         if section != "smoke":
             where = section_label(section)
@@ -423,8 +472,9 @@ def load_routine(path: Path) -> dict[str, Any]:
     def fail(key: str, msg: str) -> SpaceError:
         return SpaceError(f"{path}: {key}: {msg}")
 
+    text = read_text(path, ROUTINE_FILE)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = load_yaml(text, path)
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpaceError(f"{path}: invalid YAML: {problem}") from None
@@ -459,8 +509,11 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
     _parse_metric(raw, spec, fail)
     _parse_resources(raw.get("resources") or {}, spec, fail)
     spec.max_concurrent = _positive_int_or_none(raw.get("max_concurrent"), "max_concurrent", fail)
+    spec.checkpoint_every = _positive_int_or_none(raw.get("checkpoint_every"),
+                                                  "checkpoint_every", fail) or CHECKPOINT_EVERY
     spec.variants = _parse_variants(raw.get("variants"), spec, fail)
     spec.trial_metrics = _parse_trial_metrics(raw.get("trial_metrics"), fail)
+    spec.analyses = _parse_analyses(raw.get("analyses"), spec, fail)
     for key in SECTIONS:
         section = raw.get(key) or {}
         if not isinstance(section, dict):
@@ -471,6 +524,7 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
         if section:
             spec.sections[key] = section
     spec.sections.update(_parse_named_sections(raw.get(NAMED), fail))
+    _check_scheduler_budget(spec, fail)
     if combinations:
         _check_trial_configs(spec, fail)
     return spec
@@ -526,11 +580,39 @@ def _parse_knob(key: str, spec: Any, fail) -> Knob:
         raise fail(label, f"unknown distribution {dist!r}; allowed: {allowed}")
     if not isinstance(values, list) or not values:
         raise fail(f"{label}.{dist}", "expected a non-empty list")
+    _check_distribution_type(key, dist, f"{label}.{dist}", fail)
     try:
         checked = DISTRIBUTIONS.get(dist)(key, values)
     except UserError as e:
         raise fail(f"{label}.{dist}", str(e)) from None
     return Knob(key, dist, tuple(checked))
+
+
+def _check_distribution_type(key: str, dist: str, label: str, fail) -> None:
+    """A distribution of ranges only on a key of its type: `uniform` and `loguniform` draw
+    floats, `randint` integers; a string or boolean key takes `grid` or `choice` only."""
+    if not DISTRIBUTIONS.meta(dist).get("bounds"):
+        return
+    kind = _type_name(key)
+    allowed = RANGE_TYPES.get(dist)
+    if allowed is None or kind in allowed:
+        return
+    if kind == "int":
+        hint = "use randint (integers, both bounds included), grid or choice"
+    elif kind == "float":
+        hint = "use uniform or loguniform, grid or choice"
+    else:
+        hint = "use grid or choice with its values"
+    raise fail(label, f"{dist} draws {'integers' if dist == 'randint' else 'numbers'} but "
+                      f"{key} is {_TYPE_WORDS[kind]} key; {hint}")
+
+
+_TYPE_WORDS = {"int": "an integer", "float": "a float", "str": "a string", "bool": "a boolean"}
+
+
+def _type_name(key: str) -> str:
+    t = FIELDS[key].type
+    return t if isinstance(t, str) else t.__name__
 
 
 def _parse_axis(raw: dict, key: str, field_name: str, base: dict, fail) -> list:
@@ -689,10 +771,107 @@ def _parse_trial_metrics(value: Any, fail) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _check_scheduler_budget(spec: StudySpec, fail) -> None:
+    """ASHA's settings against the trials' budget (its max_t is the base's epochs): Ray
+    asserts grace_period <= max_t, and a knob or variant of epochs would make max_t wrong."""
+    if spec.scheduler != "asha":
+        return
+    epochs_set = ["knobs.epochs"] if "epochs" in spec.knobs else []
+    epochs_set += [f"variants.{n}.epochs" for n, over in spec.variants.items() if "epochs" in over]
+    if epochs_set:
+        raise fail(epochs_set[0], "ASHA stops trials by epoch up to the base's epochs; "
+                                  "set epochs in base, not per trial, or use scheduler none")
+    if spec.grace_period > spec.epochs:
+        raise fail("scheduler.grace_period", f"{spec.grace_period} is more than the trials' "
+                                             f"epochs ({spec.epochs}); allowed: 1 to "
+                                             f"{spec.epochs}")
+
+
+# An analysis's options that the study fills in itself (importance reads its optuna.db).
+STUDY_OPTIONS = ("results_dir",)
+
+
+def analysis_signature(kind: str) -> dict[str, Any]:
+    """The options of analysis `kind` (its keyword arguments after results, history and
+    out_dir) and their defaults, `inspect.Parameter.empty` for a required one."""
+    params = list(inspect.signature(ANALYSES.get(kind)).parameters.values())[3:]
+    return {p.name: p.default for p in params
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in STUDY_OPTIONS}
+
+
+def _parse_analyses(value: Any, spec: StudySpec, fail) -> dict[str, dict[str, Any]]:
+    """`analyses`: {kind: {option: value}} (module doc, "Analyses")."""
+    if value is None:
+        return {}
+    form = "e.g. {sensitivity: {knob: batch_size, baseline: 128}}"
+    if not isinstance(value, dict) or not value:
+        raise fail("analyses", f"expected a mapping of analysis kinds to their options, {form}")
+    out: dict[str, dict[str, Any]] = {}
+    for kind, opts in value.items():
+        label = f"analyses.{kind}"
+        if not isinstance(kind, str) or kind not in ANALYSES:
+            raise fail(label, ANALYSES.unknown(str(kind)))
+        opts = {} if opts is None else opts
+        if not isinstance(opts, dict):
+            raise fail(label, f"expected a mapping of the analysis's options ({{}} for none), "
+                              f"{form}")
+        takes = analysis_signature(kind)
+        for key in opts:
+            if key not in takes:
+                near = difflib.get_close_matches(str(key), list(takes), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise fail(f"{label}.{key}", f"analysis {kind} has no option {key!r}{hint}; "
+                                             f"options: {', '.join(takes) or 'none'}")
+        missing = [k for k, v in takes.items() if v is inspect.Parameter.empty and k not in opts]
+        if missing:
+            raise fail(label, f"analysis {kind} needs option(s) {', '.join(missing)}")
+        _check_analysis_refs(kind, opts, spec, lambda k, m, lb=label: fail(f"{lb}.{k}", m))
+        out[kind] = dict(opts)
+    return out
+
+
+def _check_analysis_refs(kind: str, opts: dict[str, Any], spec: StudySpec, fail) -> None:
+    """An analysis's `knob`, `baseline` and `reference` name what this space runs."""
+    names = list(spec.variants)
+    knob = opts.get("knob")
+    if knob is not None:
+        known = [*spec.knobs, *(["variant", *variant_keys(spec.variants)] if names else [])]
+        if knob not in known:
+            near = difflib.get_close_matches(str(knob), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise fail("knob", f"{knob!r} is not a knob of this space{hint}; knobs: "
+                               f"{', '.join(known) or 'none'}")
+        values = (names if knob == "variant" else list(spec.knobs[knob].values)
+                  if knob in spec.knobs and spec.knobs[knob].dist in ("grid", "choice") else None)
+        base = opts.get("baseline")
+        if base is not None and values is not None and base not in values:
+            raise fail("baseline", f"{base!r} is not a value of {knob} in this space; its "
+                                   f"values: {', '.join(map(str, values))}")
+    ref = opts.get("reference")
+    if ref is not None and opts.get("group", "variant") == "variant" and ref not in names:
+        raise fail("reference", f"{ref!r} is not a variant of this space; variants: "
+                                f"{', '.join(names) or 'none'}")
+    groups = opts.get("groups")
+    if groups is not None:  # sensitivity's comparisons: each a list of the space's variants
+        form = "expected a mapping of comparison names to lists of variants"
+        if not isinstance(groups, dict) or not groups:
+            raise fail("groups", f"{form}, e.g. {{fixed_epochs: [bs16, bs128]}}")
+        for name, members in groups.items():
+            if not isinstance(members, list) or not members or not all(
+                    isinstance(m, str) for m in members):
+                raise fail(f"groups.{name}", f"{form} (a non-empty list of names)")
+            unknown = [m for m in members if m not in names]
+            if unknown:
+                raise fail(f"groups.{name}", f"{unknown[0]!r} is not a variant of this space; "
+                                             f"variants: {', '.join(names) or 'none'}")
+
+
 def _check_trial_configs(spec: StudySpec, fail) -> None:
     """Build the TrainConfig of each train ratio (and variant) with the first value of every
-    knob, so that a combination TrainConfig rejects (not a single value) fails before Ray
-    starts."""
+    knob, then of every value of each knob, then of every combination of knob values (the
+    bounds of a range: its corners), variants and train ratios, so that a value or a
+    combination TrainConfig rejects fails before Ray starts; then check the metric against
+    the names those trials report."""
     first = {k.key: k.values[0] for k in spec.knobs.values()}
     for name, over in (spec.variants or {None: {}}).items():
         for r in spec.train_ratios:
@@ -700,4 +879,87 @@ def _check_trial_configs(spec: StudySpec, fail) -> None:
                 spec.trial_config({**first, "train_ratio": r, "seed": spec.seeds[0], **over})
             except UserError as e:
                 raise fail(f"variants.{name}" if name else "base", str(e)) from None
+    plain = {**first, "train_ratio": spec.train_ratios[0], "seed": spec.seeds[0],
+             **next(iter(spec.variants.values()), {})}
+    for knob in spec.knobs.values():  # each value alone: the knob's own key in the message
+        for value in knob.values[1:]:
+            try:
+                spec.trial_config({**plain, knob.key: value})
+            except UserError as e:
+                raise fail(f"knobs.{knob.key}.{knob.dist}", str(e)) from None
+    configs = []
+    for point in trial_points(spec):
+        try:
+            configs.append(spec.trial_config(point))
+        except UserError as e:
+            raise fail("knobs", f"the trials with {_describe(point, first, spec)}: "
+                                f"{e}") from None
+    _check_metric(spec, configs, fail)
 
+
+def trial_points(spec: StudySpec):
+    """The trial configs (as dicts) the checks build: every combination of the knobs'
+    values (grid and choice values, the bounds of a range), the variants and the train
+    ratios, at the first seed; beyond MAX_COMBINATIONS, every pair of knob values with the
+    other knobs at their first value (rules across keys relate two keys at a time)."""
+    knobs = list(spec.knobs.values())
+    first = {k.key: k.values[0] for k in knobs}
+    variants = list((spec.variants or {None: {}}).items())
+    total = math.prod(len(k.values) for k in knobs) * len(variants) * len(spec.train_ratios)
+    if total <= MAX_COMBINATIONS:
+        combos = [dict(zip([k.key for k in knobs], values, strict=True))
+                  for values in itertools.product(*(k.values for k in knobs))]
+    else:
+        combos = [{**first, a.key: va, b.key: vb}
+                  for a, b in itertools.combinations(knobs, 2)
+                  for va in a.values for vb in b.values]
+    for combo in combos:
+        for name, over in variants:
+            for r in spec.train_ratios:
+                point = {**combo, "train_ratio": r, "seed": spec.seeds[0], **over}
+                if name is not None:
+                    point[VARIANT_KEY] = name
+                yield point
+
+
+def _describe(point: dict[str, Any], first: dict[str, Any], spec: StudySpec) -> str:
+    """The values that make a trial config: knob values other than their first, its
+    variant, its train ratio."""
+    parts = [f"{k}={v}" for k, v in point.items() if k in first and v != first[k]]
+    if VARIANT_KEY in point:
+        parts.append(f"variant {point[VARIANT_KEY]}")
+    if len(spec.train_ratios) > 1:
+        parts.append(f"train_ratio={point['train_ratio']}")
+    return ", ".join(parts)
+
+
+def _check_metric(spec: StudySpec, configs: list[TrainConfig], fail) -> None:
+    """The study's metric must be one every trial reports at every epoch (Tune compares
+    trials on it after each): a split metric of the train or val split, for the trials'
+    number of classes (`imbtrain.metrics.split.epoch_metric_names`)."""
+    from imbtrain.metrics.split import epoch_metric_names
+
+    metric = spec.metric
+    counts = {_num_classes(c) for c in configs} or {None}
+    missing = [k for k in counts if metric not in epoch_metric_names(k or 2)
+               and not (k is None and PER_CLASS.fullmatch(metric))]
+    if not missing:
+        return
+    k = min((c for c in counts if c), default=None)
+    names = [n for n in epoch_metric_names(k or 2) if n.startswith(("val_", "train_"))]
+    near = difflib.get_close_matches(metric, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    plain = [n for n in names if n.startswith("val_") and not PER_CLASS.fullmatch(n)]
+    per_class = f"val_class_acc_0..{k - 1}" if k else "val_class_acc_<class index>"
+    raise fail("metric", f"{metric!r} is not a metric the trials report{hint}; allowed: "
+                         f"{', '.join(plain)}, {per_class}, and the same of train_")
+
+
+PER_CLASS = re.compile(r"(train|val)_class_acc_\d+")
+
+
+def _num_classes(cfg: TrainConfig) -> int | None:
+    """The classes of a config's dataset when its registration says (None: read from the
+    files, e.g. imagefolder, tabular)."""
+    n = DATASETS.meta(cfg.dataset).get("num_classes")
+    return n(cfg) if callable(n) else n

@@ -14,7 +14,27 @@ The module itself is what a study (`imbtrain.study.script`) is handed as its bac
 
 from __future__ import annotations
 
-from imbtrain.tune.jobs import run_prerequisites
-from imbtrain.tune.runner import StudyResult, log_artifacts, run_study
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["StudyResult", "log_artifacts", "run_prerequisites", "run_study"]
+__all__ = ["StudyResult", "log_artifacts", "run_prerequisites", "run_study", "stop_ray"]
+
+# Loaded on first use: a Ray worker imports `imbtrain.tune.trainable`, which must not pull
+# in the runner's imports (pandas, the study tables) with it.
+_LAZY = {"StudyResult": "imbtrain.tune.runner", "log_artifacts": "imbtrain.tune.runner",
+         "run_study": "imbtrain.tune.runner", "stop_ray": "imbtrain.tune.runner",
+         "run_prerequisites": "imbtrain.tune.jobs"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imbtrain.tune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from imbtrain.tune.jobs import run_prerequisites
+    from imbtrain.tune.runner import StudyResult, log_artifacts, run_study, stop_ray

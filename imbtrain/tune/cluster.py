@@ -35,7 +35,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from imbtrain.errors import UserError
+from imbtrain.files import load_yaml, read_text
 from imbtrain.study.options import STORAGE_ENV  # the studies' default --storage
+
+CLUSTER_KIND = "a Ray cluster YAML file (`ray up`'s format)"
 
 
 @functools.cache
@@ -62,11 +66,13 @@ def check_cluster(path: str | Path) -> list[str]:
 def check_cluster_file(path: str | Path) -> ClusterReport:
     """Errors and warnings of the cluster file at `path` (the module docstring lists them)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return ClusterReport([f"{path}: no such file"])
-    text = path.read_text()
-    try:
-        doc = yaml.safe_load(text)
+    try:  # a folder, an empty, binary or non-UTF-8 file; a key twice: one line
+        text = read_text(path, CLUSTER_KIND)
+        doc = load_yaml(text, path)
+    except UserError as e:
+        return ClusterReport([str(e)])
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -1,7 +1,8 @@
 """Collect a study's result tables from its Ray experiment directory.
 
-Read from the directory alone (`tune.ExperimentAnalysis`), so the tables can be written again
-for any finished or resumed study, on any machine. The tables' names and schema, and how
+Read from the directory alone (`tune.ExperimentAnalysis`, on the study's storage: a local
+folder, S3, ...), so the tables can be written again for any finished or resumed study, on
+any machine. The tables' names and schema, and how
 they are written and read, are `imbtrain.study.results`'s; this module turns Ray's trials
 (their configs, last results, reported histories, checkpoints and error files) into their
 rows.
@@ -24,7 +25,8 @@ from imbtrain.study.results import (
     order_columns,
 )
 from imbtrain.study.space import trial_label, trial_params, variant_of
-from imbtrain.tune.trainable import INFO_FILE
+from imbtrain.study.storage import StudyDir, as_study_dir
+from imbtrain.tune.trainable import ERROR_KEY, INFO_FILE, USER_ERROR
 
 
 def _error_line(trial) -> str | None:
@@ -43,7 +45,8 @@ def _error_line(trial) -> str | None:
 
 
 def _trial_info(trial) -> dict[str, Any]:
-    """train_counts and where the trial ran, from its latest checkpoint (see trainable)."""
+    """train_counts, where the trial ran and every result it reported (`history`), from its
+    latest checkpoint (see trainable)."""
     ckpt = trial.checkpoint
     if ckpt is None:
         return {}
@@ -54,15 +57,35 @@ def _trial_info(trial) -> dict[str, Any]:
         return {}
 
 
-def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, Any]:
+def trial_history(trial, info: dict[str, Any], frame: pd.DataFrame | None) -> pd.DataFrame:
+    """One trial's rows of history.parquet: every epoch it reported, from the `history` its
+    latest checkpoint carries, completed by Tune's result file (`frame`) for any epoch the
+    checkpoint lacks (a study from before checkpoints carried it).
+
+    Not from Tune's result file alone: when a failed trial is restarted from its checkpoint,
+    Tune copies the trial's result.json back from the storage, where the experiment's last
+    sync may have left an older copy (the sync runs every few seconds, in the background),
+    over the driver's own, so the epochs reported since that sync are lost from it."""
+    rows = pd.DataFrame(info["history"]) if info.get("history") else None
+    frames = [f for f in (frame, rows) if f is not None and not f.empty]
+    both = pd.concat(frames, ignore_index=True) if frames else None
+    if both is not None and USER_ERROR in both:  # the result of a UserError is no epoch
+        both = both[both[USER_ERROR] != 1.0]
+    return history_table(trial.trial_id, "", both)  # an epoch's latest row: the checkpoint's
+
+
+def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str,
+              info: dict[str, Any] | None = None) -> dict[str, Any]:
     """One row of results.parquet (schema: imbtrain.study.results)."""
     cfg = TrainConfig(**trial_params(trial.config))  # the param space holds the full config
     last = trial.last_result or {}
-    info = _trial_info(trial)
+    info = _trial_info(trial) if info is None else info
     error = _error_line(trial) if trial.status == "ERROR" else None
     status = trial.status
     if status == "TERMINATED" and last.get("diverged"):  # a result, not a crash (trainable)
         status, error = "DIVERGED", info.get("error", "training diverged")
+    if status == "TERMINATED" and last.get(USER_ERROR):  # failed once, not retried
+        status, error = "ERROR", str(last.get(ERROR_KEY) or info.get("error", "error"))
     row: dict[str, Any] = {
         "trial_id": trial.trial_id, "trial_name": trial_label(trial.config),
         "status": status, "error": error,
@@ -81,16 +104,37 @@ def trial_row(trial, hist: pd.DataFrame, metric: str, mode: str) -> dict[str, An
     return row
 
 
-def collect(exp_dir: str, metric: str, mode: str) -> StudyTables:
-    """Both tables of the study in `exp_dir` (a Ray Tune experiment directory)."""
+def _analysis(study: StudyDir):
     from ray.tune import ExperimentAnalysis
 
-    analysis = ExperimentAnalysis(exp_dir)
+    if study.is_local:
+        return ExperimentAnalysis(str(study.local))
+    return ExperimentAnalysis(study.path, storage_filesystem=study.fs)
+
+
+def experiment_started(study: StudyDir) -> bool:
+    """Whether Tune wrote the experiment state of the study (it ran, however briefly)."""
+    return any(n.startswith("experiment_state") and n.endswith(".json")
+               for n in study.names())
+
+
+def finished_trials(study: StudyDir) -> tuple[list[str], int]:
+    """(ids of the trials that finished, number that failed) as Tune last saved them."""
+    trials = _analysis(study).trials
+    return ([t.trial_id for t in trials if t.status == "TERMINATED"],
+            sum(t.status == "ERROR" for t in trials))
+
+
+def collect(exp_dir: str | StudyDir, metric: str, mode: str) -> StudyTables:
+    """Both tables of the study in `exp_dir` (a Ray Tune experiment directory: a path, a
+    URI or a `StudyDir`)."""
+    analysis = _analysis(as_study_dir(exp_dir))
     frames = analysis.trial_dataframes
     rows, hists = [], []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        hist = history_table(trial.trial_id, "", frames.get(trial.trial_id))
-        row = trial_row(trial, hist, metric, mode)
+        info = _trial_info(trial)
+        hist = trial_history(trial, info, frames.get(trial.trial_id))
+        row = trial_row(trial, hist, metric, mode, info)
         if not hist.empty:
             hist["trial_name"] = row["trial_name"]
             hists.append(hist)

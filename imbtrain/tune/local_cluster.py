@@ -51,6 +51,7 @@ from pathlib import Path
 import yaml
 
 from imbtrain.errors import UserError
+from imbtrain.files import check_writable, load_yaml
 from imbtrain.tune.loopback import LOOPBACK, LOOPBACK_ENV
 
 DEFAULT_CONFIG = "cluster-local.yaml"
@@ -115,7 +116,7 @@ def read_config(path: str | Path) -> dict:
     report = check_cluster_file(path)
     if report.errors:
         raise UserError("; ".join(report.errors))
-    doc = yaml.safe_load(path.read_text())
+    doc = load_yaml(path.read_text(), path)  # checked whole above
     if doc.get("provider", {}).get("type") != "fake_multinode":
         raise UserError(f"{path}: provider.type must be fake_multinode for a local cluster "
                         "(cluster.yaml is for `ray up`)")
@@ -150,6 +151,9 @@ def start(config: str | Path = DEFAULT_CONFIG, directory: str | Path = DEFAULT_D
     if (root / STATE_FILE).is_file():
         raise UserError(f"{root} already has a local cluster ({root / STATE_FILE}); stop it "
                         f"first: imbtrain cluster-local stop --dir {directory}")
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--dir {directory} is a file; give the cluster's folder")
+    check_writable(root / STATE_FILE, "--dir")
     root.mkdir(parents=True, exist_ok=True)
     port, dashboard = free_port(), free_port()
     gcs = f"{LOOPBACK}:{port}"
@@ -280,7 +284,7 @@ def run_cluster_local_command(args: argparse.Namespace) -> int:
         print(f"stopped the local cluster of {Path(args.dir).resolve()} ({n} processes)")
         return 0
     cluster = start(args.config, args.dir)
-    doc = yaml.safe_load((Path(cluster.dir) / CONFIG_COPY).read_text())
+    doc = load_yaml((Path(cluster.dir) / CONFIG_COPY).read_text(), CONFIG_COPY)
     workers = ", ".join(f"{name} up to {t.get('max_workers', 0)}"
                         for name, t in doc["available_node_types"].items() if name != HEAD_TYPE)
     print(f"local cluster up: head {cluster.gcs_address} (no trials on it), workers added "

@@ -25,6 +25,16 @@ Example (what `imbtrain study` does)::
     log_study_artifacts("sqlite:///mlflow.db", "batch_size", ["runs/batch_size/results.parquet"],
                         uid=logger.uid)
 
+WHAT THE RUNS HOLD (curated for comparison, `imbtrain.tune.mlflow_curate`): a trial's params
+are the study's knobs, its train ratio and seed, dataset, model and method, and the config
+keys that differ from their defaults (30 at most); its full config is the artifact
+config.yaml; its metrics are every epoch's but the per-class accuracies, which go to the
+table per_class.json (one row a class, named from the trial's saved model) when it ends. The
+parent run holds the space as params (`space_params`) and, once the study is collected, the
+best validation metric of each train ratio and the trial counts as metrics
+(`log_study_summary`) and the best model of each train ratio (`imbtrain.tune.runner`). Every
+run carries the tags `imbtrain.version` and `imbtrain.git_commit` (from a checkout).
+
 FAILURES: an unreachable store fails the study before any trial starts (`check`, one line);
 a store that fails later stops the logging with one warning line, and the study goes on
 (`_never_fails`): results.parquet, not MLflow, is the study's record.
@@ -36,7 +46,9 @@ addressed by its id, and params / metrics go in with `log_batch`, one call per r
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import re
 import sys
 import time
 import urllib.error
@@ -51,7 +63,13 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from ray import tune
 
 from imbtrain.errors import UserError
-from imbtrain.study.space import VARIANT_KEY
+from imbtrain.study.space import VARIANT_KEY, trial_params
+from imbtrain.tune.mlflow_curate import (
+    PER_CLASS_FILE,
+    non_default_params,
+    per_class_table,
+    split_class_metrics,
+)
 
 # ---------------------------------------------------------------- tag names (the contract)
 TAG_STUDY = "imbtrain.study"            # on the parent and on every trial run
@@ -63,6 +81,7 @@ TAG_LAST_STEP = "imbtrain.last_step"    # last epoch logged, so a resume never r
 TAG_TRIALS_FINISHED = "imbtrain.trials_finished"  # on the parent, at the end of the study
 TAG_TRIALS_FAILED = "imbtrain.trials_failed"
 TAG_VARIANT = "imbtrain.variant"        # a trial's variant, in studies with `variants`
+TAG_CHECKED_AT = "imbtrain.checked_at"  # on the experiment: when a study last wrote to it
 PARENT_TAG = "mlflow.parentRunId"       # MLflow's own nesting tag (the UI's tree)
 # Config keys copied to tags `imbtrain.<key>` so runs can be filtered without params.
 CONFIG_TAG_KEYS = ("dataset", "train_ratio", "seed", "method")
@@ -115,19 +134,24 @@ class StudyMLflowLogger(tune.Callback):
         tags: extra tags set on the parent run and on every trial run.
         resume: True (default) continues the study's latest parent run when one exists;
             False opens a new parent run, which becomes the study's current one.
+        knobs: the study's knob keys: always params of a trial run, default or not.
+        params: the parent run's params (the search space, `mlflow_curate.space_params`).
 
     Raises `UserError` (one line) at construction when the store cannot be reached, so a
     study fails before any trial starts.
     """
 
     def __init__(self, tracking_uri: str, study_name: str, experiment_name: str | None = None,
-                 tags: Mapping[str, Any] | None = None, *, resume: bool = True):
+                 tags: Mapping[str, Any] | None = None, *, resume: bool = True,
+                 knobs: Iterable[str] = (), params: Mapping[str, str] | None = None):
         _check_name(study_name)
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.experiment_name = experiment_name or study_name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.resume = resume
+        self.knobs = (*tuple(knobs), "train_ratio", "seed")
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
         # Names this logger's parent run: a copy of the logger (Tune unpickles the callbacks
         # from tuner.pkl on Tuner.restore) finds the same parent, even with resume=False.
         self.uid = uuid.uuid4().hex
@@ -146,11 +170,12 @@ class StudyMLflowLogger(tune.Callback):
         self._failed: str | None = None  # why MLflow logging stopped (see `_never_fails`)
 
     def __getstate__(self) -> dict:
-        keep = ("tracking_uri", "study_name", "experiment_name", "tags", "resume", "uid")
+        keep = ("tracking_uri", "study_name", "experiment_name", "tags", "resume", "uid",
+                "knobs", "params")
         return {k: self.__dict__[k] for k in keep}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"knobs": ("train_ratio", "seed"), "params": {}, **state})
         self._reset()
 
     @property
@@ -184,6 +209,7 @@ class StudyMLflowLogger(tune.Callback):
                                                    TAG_RUN_KIND: "study",
                                                    TAG_STUDY_UID: self.uid, **self.tags})
                 self._parent_id, self._parent_is_new = run.info.run_id, True
+                self._log_params(run.info.run_id, self.params)
             else:
                 self._parent_id = found.info.run_id
                 if found.info.status != "RUNNING":
@@ -208,7 +234,7 @@ class StudyMLflowLogger(tune.Callback):
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             # Params are immutable in MLflow: log only those a crash may have left out.
-            missing = {k: v for k, v in flatten_params(trial.config).items()
+            missing = {k: v for k, v in self.trial_params(trial.config).items()
                        if k not in run.data.params}
             self._log_params(run.info.run_id, missing)
         self._runs[trial.trial_id] = entry
@@ -224,8 +250,13 @@ class StudyMLflowLogger(tune.Callback):
         if VARIANT_KEY in trial.config:  # a named combination of keys (imbtrain.study.space)
             tags[TAG_VARIANT] = str(trial.config[VARIANT_KEY])
         run = self.client.create_run(self._experiment_id, run_name=str(trial), tags=tags)
-        self._log_params(run.info.run_id, flat)
+        self._log_params(run.info.run_id, self.trial_params(trial.config))
+        self.client.log_text(run.info.run_id, trial_config_yaml(trial.config), "config.yaml")
         return run
+
+    def trial_params(self, config: Mapping[str, Any]) -> dict[str, str]:
+        """A trial run's params: knobs, train ratio, seed, the non-default keys (30 at most)."""
+        return non_default_params(config, self.knobs)
 
     def _log_params(self, run_id: str, params: dict[str, str]) -> None:
         items = [Param(k, v) for k, v in params.items()]
@@ -234,6 +265,10 @@ class StudyMLflowLogger(tune.Callback):
 
     def _finish(self, trial, status: str) -> None:
         run_id = self._trial_run(trial)[0]
+        last = getattr(trial, "last_result", None) or {}
+        if split_class_metrics(last)[1]:
+            names, counts = trial_classes(trial)
+            self.client.log_table(run_id, per_class_table(last, names, counts), PER_CLASS_FILE)
         self.client.set_terminated(run_id, status=status)
 
     # ------------------------------------------------------------ Tune hooks
@@ -252,7 +287,7 @@ class StudyMLflowLogger(tune.Callback):
         step = result_step(result)
         if entry[1] is not None and step <= entry[1]:
             return  # logged before a crash; the trial re-reports it after its checkpoint
-        metrics = result_metrics(result)
+        metrics, _ = split_class_metrics(result_metrics(result))  # per class: a table, at the end
         now = int(time.time() * 1000)
         items = [Metric(k, v, now, step) for k, v in metrics.items()]
         for i in range(0, max(len(items), 1), METRICS_PER_BATCH):
@@ -265,7 +300,7 @@ class StudyMLflowLogger(tune.Callback):
 
     @_never_fails
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._finish(trial, "FINISHED")
+        self._finish(trial, "FAILED" if _user_error(trial) else "FINISHED")
 
     @_never_fails
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -276,16 +311,25 @@ class StudyMLflowLogger(tune.Callback):
         """Close the parent: FINISHED when every trial finished, FAILED when one errored,
         KILLED when the study was interrupted (trials left to run; `--resume` goes on)."""
         statuses = [t.status for t in trials]
-        done = statuses.count("TERMINATED")
-        failed = statuses.count("ERROR")
+        failed = statuses.count("ERROR") + sum(map(_user_error, trials))
+        done = statuses.count("TERMINATED") - sum(map(_user_error, trials))
         for trial in trials:  # runs of interrupted trials would otherwise stay RUNNING
             if trial.status not in ("TERMINATED", "ERROR") and trial.trial_id in self._runs:
                 self.client.set_terminated(self._runs[trial.trial_id][0], status="KILLED")
         status = "FAILED" if failed else "FINISHED" if done == len(trials) else "KILLED"
         parent = self.parent_run_id
+        now = int(time.time() * 1000)
         self.client.log_batch(parent, tags=[RunTag(TAG_TRIALS_FINISHED, str(done)),
-                                            RunTag(TAG_TRIALS_FAILED, str(failed))])
+                                            RunTag(TAG_TRIALS_FAILED, str(failed))],
+                              metrics=[Metric("trials_finished", done, now, 0),
+                                       Metric("trials_failed", failed, now, 0)])
         self.client.set_terminated(parent, status=status)
+
+
+def _user_error(trial) -> bool:
+    """A trial a UserError ended (imbtrain.tune.trainable): it ends cleanly for Tune (not
+    ERROR, so not retried), but failed."""
+    return bool((trial.last_result or {}).get("user_error"))
 
 
 # ================================================================ study-level helpers
@@ -321,6 +365,66 @@ def log_study_artifacts(tracking_uri: str, study_name: str, paths: Iterable[str 
         else:
             raise UserError(f"study artifact {path} does not exist")
     return run_id
+
+
+def log_study_summary(tracking_uri: str, study_name: str, metrics: Mapping[str, float], *,
+                      uid: str) -> str:
+    """The study's summary metrics (the best validation metric of each train ratio, e.g.
+    `best_val_bal_acc_r0.02`) on its own parent run; returns the parent run id."""
+    _check_name(uid)
+    uri = normalize_tracking_uri(tracking_uri)
+    run_id = parent_run_id(uri, study_name, uid=uid)
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)]
+    MlflowClient(tracking_uri=uri).log_batch(run_id, metrics=items)
+    return run_id
+
+
+def trial_config_yaml(config: Mapping[str, Any]) -> str:
+    """A trial's full TrainConfig as YAML (the trial run's config.yaml)."""
+    import yaml
+
+    return yaml.safe_dump(dict(trial_params(dict(config))), sort_keys=False)
+
+
+def trial_classes(trial) -> tuple[list[str] | None, list[int] | None]:
+    """(class names, train counts) from the model folder of a trial's latest checkpoint
+    (written when the trial ends; `imbtrain.study.checkpoints.MODEL_DIR`); Nones without."""
+    import yaml
+
+    from imbtrain.saved.folder import MANIFEST_FILE
+    from imbtrain.study.checkpoints import MODEL_DIR
+
+    try:
+        ckpt = trial.checkpoint
+        if ckpt is None:
+            return None, None
+        with ckpt.filesystem.open_input_stream(f"{ckpt.path}/{MODEL_DIR}/{MANIFEST_FILE}") as f:
+            meta = yaml.safe_load(f.read())
+        return list(meta["class_names"]), list(meta["train_counts"])
+    except Exception:  # no model folder (a stopped trial), a stub: indices for names
+        return None, None
+
+
+def mark_interrupted(tracking_uri: str, study_name: str, uid: str | None,
+                     finished: Iterable[str], failed: int = 0) -> None:
+    """After an interrupted study (SIGINT/SIGTERM): its parent run and every trial run but
+    those of the `finished` trial ids KILLED, `trials_finished` the finished ones; nothing
+    may look finished that is not. `--resume` sets them RUNNING again."""
+    client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
+    parent = _find_parent(client, study_name, _all_experiment_ids(client), uid=uid)
+    if parent is None:
+        return
+    finished = set(finished)
+    runs = client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+                              run_view_type=ViewType.ACTIVE_ONLY)
+    for run in runs:
+        if run.data.tags.get(TAG_TRIAL_ID) not in finished and run.info.status != "KILLED":
+            client.set_terminated(run.info.run_id, status="KILLED")
+    client.log_batch(parent.info.run_id, tags=[RunTag(TAG_TRIALS_FINISHED, str(len(finished))),
+                                               RunTag(TAG_TRIALS_FAILED, str(failed))])
+    client.set_terminated(parent.info.run_id, status="KILLED")
 
 
 # ================================================================ URIs and connectivity
@@ -361,6 +465,28 @@ def check_tracking_uri(uri: str) -> None:
     except Exception as e:  # sqlalchemy / sqlite errors: one line, not a traceback
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open MLflow store {uri}: {first}") from None
+
+
+def check_writable(uri: str, experiment_name: str) -> None:
+    """One-line `UserError` unless the store takes a write, before Ray starts (a read-only
+    sqlite file or folder answers every read and fails every write, and the logger, which
+    never stops a study, would then log nothing): the study's experiment is created or
+    found, and its `imbtrain.checked_at` tag set to now."""
+    client = MlflowClient(tracking_uri=uri)
+    # MLflow's database layer logs each failed statement with its traceback before raising.
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    level = db_log.level
+    db_log.setLevel(logging.CRITICAL)
+    try:
+        exp_id = _ensure_experiment(client, experiment_name, uri)
+        client.set_experiment_tag(exp_id, TAG_CHECKED_AT, time.strftime("%Y-%m-%dT%H:%M:%S"))
+    except Exception as e:  # sqlite "readonly database", a server's permission error
+        text = re.sub(r"^\([\w.]+\) ", "", str(e).strip())  # "(sqlite3.Error) " off
+        first = text.splitlines()[0][:300] if text else type(e).__name__
+        raise UserError(f"MLflow store {uri} cannot be written ({first}); make it writable "
+                        "or pass another --mlflow-uri") from None
+    finally:
+        db_log.setLevel(level)
 
 
 # ================================================================ config and results
@@ -456,6 +582,7 @@ __all__ = [
     "CONFIG_TAG_KEYS", "PARENT_TAG", "TAG_LAST_STEP", "TAG_RUN_KIND", "TAG_STUDY",
     "TAG_STUDY_UID",
     "TAG_TRIAL_ID", "TAG_TRIAL_NAME", "TAG_TRIALS_FAILED", "TAG_TRIALS_FINISHED",
-    "StudyMLflowLogger", "check_tracking_uri", "flatten_params", "log_study_artifacts",
-    "normalize_tracking_uri", "parent_run_id",
+    "StudyMLflowLogger", "check_tracking_uri", "check_writable", "flatten_params",
+    "log_study_artifacts", "log_study_summary", "mark_interrupted", "normalize_tracking_uri",
+    "parent_run_id",
 ]

@@ -19,7 +19,6 @@ from typing import Any
 
 from ray import tune
 
-from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
 from imbtrain.registry import DISTRIBUTIONS, Registry
 from imbtrain.study.space import VARIANT_KEY, Knob, StudySpec, variant_keys
@@ -71,7 +70,7 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
     MLflow's params, results.parquet's config columns and the trainable all read it from
     `trial.config`, with no separate base to keep in step.
     """
-    plain = {**TrainConfig(**spec.base).to_dict(), "train_ratio": spec.train_ratios[0]}
+    plain = {**spec.base_config().to_dict(), "train_ratio": spec.train_ratios[0]}
     space: dict[str, Any] = dict(plain)
     space.update({k.key: domain(k) for k in spec.knobs.values()})
     if spec.searcher == "grid":

@@ -101,8 +101,8 @@ def test_studies_log_their_files_to_the_parent_run(store):
 
     run_id = parent_run_id(store["uri"], "sam_a_smoke")
     names = {a.path for a in MlflowClient(store["uri"]).list_artifacts(run_id)}
-    assert {"sweep.png", "sweep.md", "sweep.parquet", "findings.md",
-            "results.parquet"} <= names
+    assert {"sam_modes.png", "sam_modes.md", "sam_modes.parquet", "sam_modes_sweep.md",
+            "sam_modes_sweep.parquet", "findings.md", "results.parquet"} <= names
 
 
 def test_decision_boundary_records_the_margin(store):

@@ -306,11 +306,15 @@ def test_smoke_study_writes_its_tables(smoke_study):
         assert row["best/epoch"] == best["epoch"]
         assert row["best/test_acc"] == best["test_acc"]
     assert {"cdnv", "ncc_acc_test"} <= set(res.columns)  # final-only metrics, last result
-    # best.yaml: the configuration with the best mean val_bal_acc over its two seeds
-    means = res.groupby(["config/batch_size", "config/train_ratio"])["val_bal_acc"].mean()
-    bs, ratio = means.idxmax()
-    best = load_config(study / "best.yaml")
-    assert (best.batch_size, best.train_ratio, best.seed, best.epochs) == (bs, ratio, 0, 2)
+    # best_r<ratio>.yaml: at each train ratio (a condition of the data, not a knob), the
+    # configuration with the best mean val_bal_acc over its two seeds; best.yaml their index
+    means = res.groupby(["config/train_ratio", "config/batch_size"])["val_bal_acc"].mean()
+    for ratio in (1.0, 0.1):
+        bs = means.loc[ratio].idxmax()
+        best = load_config(study / f"best_r{ratio:g}.yaml")
+        assert (best.batch_size, best.train_ratio, best.seed, best.epochs) == (bs, ratio, 0, 2)
+    index = yaml.safe_load((study / "best.yaml").read_text())
+    assert [e["config"] for e in index["per_train_ratio"]] == ["best_r1.yaml", "best_r0.1.yaml"]
     assert yaml.safe_load((study / "study.yaml").read_text())["num_trials"] == 8
 
 
@@ -331,9 +335,18 @@ def test_smoke_study_is_in_mlflow(smoke_study):
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         row = res.loc[tags["imbtrain.trial_id"]]
         assert params["batch_size"] == str(row["config/batch_size"])
-        assert params["model"] == "mlp" and len(params) == len(TrainConfig().to_dict())
+        # The knob, train ratio, seed, dataset, model, method and the non-default keys only
+        # (the full config is the run's config.yaml).
+        assert params["model"] == "mlp" and len(params) <= 30
+        assert set(params) == {"dataset", "model", "method", "train_ratio", "seed",
+                               "batch_size", "epochs"}
         assert tags["imbtrain.train_ratio"] == str(row["config/train_ratio"])
         assert metric_steps(db, run.info.run_id) == [1, 2]
+        text = MlflowClient(f"sqlite:///{db}").download_artifacts(
+            run.info.run_id, "config.yaml", str(tmp / run.info.run_id))
+        full = TrainConfig(**yaml.safe_load(Path(text).read_text()))
+        assert full.to_dict() == {k.removeprefix("config/"): v.item() if hasattr(v, "item")
+                                  else v for k, v in row.items() if k.startswith("config/")}
     names = {a.path for a in MlflowClient(f"sqlite:///{db}").list_artifacts(
         parent.info.run_id)}
     assert {"results.parquet", "history.parquet", "best.yaml"} <= names
@@ -345,15 +358,22 @@ def test_export_then_train_the_exported_config(smoke_study, tmp_path, capsys):
 
     _, result = smoke_study
     out = tmp_path / "best.yaml"
-    assert main(["export", str(result.path), "--out", str(out)]) == 0
-    assert load_config(out) == load_config(result.path / "best.yaml")
-    assert main(["export", str(result.path), "--top", "2", "--out", str(out)]) == 0
+    assert main(["export", str(result.path), "--train-ratio", "0.1", "--out", str(out)]) == 0
+    assert load_config(out) == load_config(result.path / "best_r0.1.yaml")
+    assert main(["export", str(result.path), "--train-ratio", "0.1", "--top", "2",
+                 "--out", str(out)]) == 0
     first, second = load_config(tmp_path / "best_1.yaml"), load_config(tmp_path / "best_2.yaml")
     assert first == load_config(out) and second != first
     assert main(["train", "--config", str(out), "--out", str(tmp_path / "final")]) == 0
     metrics = json.loads((tmp_path / "final" / "metrics.json").read_text())
     assert 0.0 <= metrics["test_acc"] <= 1.0
     assert load_config(tmp_path / "final" / "config.yaml") == load_config(out)
+    assert load_config(out).train_ratio == 0.1  # trained at the ratio asked for
+    # every ratio: one file each, the same as the study's, and the index
+    every = tmp_path / "every" / "best.yaml"
+    assert main(["export", str(result.path), "--out", str(every)]) == 0
+    for name in ("best_r1.yaml", "best_r0.1.yaml"):
+        assert load_config(every.parent / name) == load_config(result.path / name)
     capsys.readouterr()
 
 

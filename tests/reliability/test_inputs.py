@@ -131,9 +131,15 @@ def make(tmp: Path, name: str) -> Path:
             make(tmp, "single.csv")
         case "cluster_bad.yaml":
             p.write_text("cluster_name: x\nprovider:\n  type: aws\n   region: a: b\n")
-        case "study":
+        case "study":  # a study Tune ran: its tuner and its experiment state
             (p / "runs" / "space_ok").mkdir(parents=True)
             (p / "runs" / "space_ok" / "tuner.pkl").write_bytes(b"")
+            (p / "runs" / "space_ok" / "experiment_state-2026-01-01_00-00-00.json"
+             ).write_text("{}")
+        case "unstarted":  # a driver killed in its first second: set up, never started
+            (p / "runs" / "space_ok").mkdir(parents=True)
+            (p / "runs" / "space_ok" / "tuner.pkl").write_bytes(b"")
+            (p / "runs" / "space_ok" / "study.yaml").write_text("metric: val_bal_acc\n")
         case _:
             raise KeyError(name)
     return p
@@ -268,9 +274,10 @@ CASES = [
      "refused); start it (mlflow server --host 127.0.0.1 --port 5000) or forward its port, or "
      "pass another --mlflow-uri"),
     ("storage_url", ["space_ok.yaml"],
-     ["study", "{t}/space_ok.yaml", "--storage", "s3://bucket/runs", "--mlflow-uri", "none"],
-     "--storage s3://bucket/runs: this version writes studies to a local or shared (mounted) "
-     "folder; mount the bucket and pass its path"),
+     ["study", "{t}/space_ok.yaml", "--storage", "ftp://host/runs", "--mlflow-uri", "none"],
+     "--storage ftp://host/runs: not a storage pyarrow can open (Unrecognized filesystem type "
+     "in URI: ftp://host/runs); use a local folder, s3://bucket/prefix or gs://bucket/prefix "
+     "(S3-compatible endpoints through AWS_ENDPOINT_URL or ?endpoint_override=host:port)"),
     ("name_not_a_folder_name", ["space_ok.yaml"],
      ["study", "{t}/space_ok.yaml", "--name", "../escape", *RUNS],
      "--name '../escape': a study name is one folder name under --storage (no '/', not '.' "
@@ -282,6 +289,20 @@ CASES = [
      ["study", "{t}/space_ok.yaml", "--storage", "{t}/study/runs", "--mlflow-uri", "none"],
      "{t}/study/runs/space_ok already holds a study; add --resume to continue it, or choose "
      "another --name or --storage"),
+    ("resume_never_started", ["space_ok.yaml", "unstarted"],
+     ["study", "{t}/space_ok.yaml", "--resume", "--storage", "{t}/unstarted/runs",
+      "--mlflow-uri", "none"],
+     "--resume: the study in {t}/unstarted/runs/space_ok never started (Tune wrote no "
+     "experiment state there); remove that folder and run the study again without --resume"),
+    ("study_never_started", ["space_ok.yaml", "unstarted"],
+     ["study", "{t}/space_ok.yaml", "--storage", "{t}/unstarted/runs", "--mlflow-uri",
+      "none"],
+     "{t}/unstarted/runs/space_ok holds a study that never started (no experiment state); "
+     "remove that folder and run again, or choose another --name or --storage"),
+    ("address_not_a_cluster", ["space_ok.yaml"],
+     ["study", "{t}/space_ok.yaml", "--address", "127.0.0.1:{port}", *RUNS],
+     "--address 127.0.0.1:{port}: no Ray cluster answers there (Connection refused); start "
+     "one (ray start --head) or check the address"),
     # ---- cluster files, finished studies
     ("cluster_missing", [], ["check-cluster", "{t}/none.yaml"], "{t}/none.yaml: no such file"),
     ("cluster_not_a_mapping", ["cluster_list.yaml"], ["check-cluster", "{t}/cluster_list.yaml"],
@@ -307,11 +328,10 @@ def _threads():
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
     name, files, argv, message = case
-    if name == "mlflow_unreachable":
-        port = closed_port()
+    port = closed_port() if name in ("mlflow_unreachable", "address_not_a_cluster") else ""
     for f in files:
         make(tmp_path, f)
-    fill = {"t": tmp_path, "port": port if name == "mlflow_unreachable" else ""}
+    fill = {"t": tmp_path, "port": port}
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main([a.format(**fill) for a in argv]) == 2
     captured = capsys.readouterr()
@@ -346,7 +366,8 @@ def test_nan_features_are_imputed_not_refused(tmp_path, capsys):
     assert main(["train", *TAB, f"data_dir={path}", "--out", str(out)]) == 0
     capsys.readouterr()
     assert {p.name for p in out.iterdir()} == {"config.yaml", "run.yaml", "metrics.json",
-                                               "history.parquet", "model.pt"}
+                                               "history.parquet", "model.pt", "model.yaml",
+                                               "tensors.pt"}
 
 
 def test_diverged_train_exits_1_and_writes_nothing(tmp_path, capsys):

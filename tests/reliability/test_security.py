@@ -57,11 +57,15 @@ def test_every_documented_mlflow_command_binds_to_localhost():
 
 
 def test_every_torch_load_is_weights_only():
+    """Every `torch.load` passes weights_only=True; the loaders of pretrained weights, the M2m
+    teacher and trial checkpoints call it directly or through `imbtrain.files.read_torch`
+    (one such torch.load, checked here with the others)."""
     seen = 0
     for path in CODE:
         for name, node in calls(path):
+            if name in ("torch.load", "read_torch"):
+                seen += path.name != "files.py"
             if name == "torch.load":
-                seen += 1
                 kw = {k.arg: k.value for k in node.keywords}
                 assert isinstance(kw.get("weights_only"), ast.Constant) and \
                     kw["weights_only"].value is True, f"{path}:{node.lineno}"

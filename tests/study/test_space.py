@@ -13,7 +13,7 @@ import yaml
 
 from imbtrain.config import TrainConfig
 from imbtrain.errors import UserError
-from imbtrain.registry import DISTRIBUTIONS
+from imbtrain.registry import DATASETS, DISTRIBUTIONS
 from imbtrain.study.catalog import routines_dir, space_names
 from imbtrain.study.space import SpaceError, load_space
 
@@ -86,7 +86,9 @@ def test_every_full_section_runs_the_tuned_routine(name):
     routine = raw["full"]["routine"]
     without = set(routine.get("without", [])) if isinstance(routine, dict) else set()
     own = raw["full"].get("base", {})
-    full = load_space(name).variant("full", base={"data_dir": "/data/x"})
+    dataset = own.get("dataset", raw["base"].get("dataset"))  # embedded data takes no data_dir
+    on_disk = DATASETS.meta(dataset).get("on_disk")
+    full = load_space(name).variant("full", base={"data_dir": "/data/x"} if on_disk else None)
     for key, value in TUNED.items():
         if key in own:
             assert full.base[key] == own[key], (name, key)

@@ -32,30 +32,30 @@ from imbtrain.analysis.architecture import (
     architecture_table,
 )
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
-
-METRIC, SIZE_METRIC = "test_acc", "test_minority_acc"
+from imbtrain.study.script import Outcome, StudyScript
 
 
-def analyse(result, args) -> Outcome:
-    """Fig. 3: balanced vs imbalanced accuracy (Pearson r) and accuracy vs size."""
-    files = draw(result, {"architecture": {"metric": METRIC, "size_metric": SIZE_METRIC}})
-    table = architecture_table(result.results, METRIC)
+def analyse(result, drawn) -> Outcome:
+    """Fig. 3: balanced vs imbalanced accuracy (Pearson r) and accuracy vs size (the
+    space's architecture analysis)."""
+    opts = drawn.of("architecture")
+    table = architecture_table(result.results, opts.get("metric", "test_acc"))
     corr = architecture_correlation(table)
-    sizes = architecture_table(result.results, SIZE_METRIC)
-    return Outcome(architecture_markdown(table, corr), findings(corr, sizes), files)
+    size_metric = opts.get("size_metric", "test_minority_acc")
+    sizes = architecture_table(result.results, size_metric)
+    return Outcome(architecture_markdown(table, corr), findings(corr, sizes, size_metric))
 
 
-def _peak(sizes: pd.DataFrame, ratio: float) -> pd.Series:
+def _peak(sizes: pd.DataFrame, ratio: float, size_metric: str) -> pd.Series:
     part = sizes[sizes["train_ratio"] == ratio].sort_values("param_count")
-    return part.loc[part[SIZE_METRIC].idxmax()]
+    return part.loc[part[size_metric].idxmax()]
 
 
-def findings(corr: dict, sizes: pd.DataFrame) -> str:
+def findings(corr: dict, sizes: pd.DataFrame, size_metric: str = "test_minority_acc") -> str:
     """One paragraph: the Pearson r, and where minority accuracy peaks with size."""
     bal, imb = corr["balanced_ratio"], corr["imbalanced_ratio"]
     largest = sizes["param_count"].max()
-    peak_imb, peak_bal = _peak(sizes, imb), _peak(sizes, bal)
+    peak_imb, peak_bal = _peak(sizes, imb, size_metric), _peak(sizes, bal, size_metric)
     at_largest = sizes[(sizes["train_ratio"] == imb) & (sizes["param_count"] == largest)]
     r = corr["pearson_r"]
     overfit = peak_imb["param_count"] < largest
@@ -63,8 +63,8 @@ def findings(corr: dict, sizes: pd.DataFrame) -> str:
             f"and at r = {imb:g} correlate with Pearson r = {r:.2f} (p = "
             f"{corr['p_value']:.2g}; the paper: 0.14). Minority-class accuracy at r = {imb:g} "
             f"peaks at {peak_imb['architecture']} ({int(peak_imb['param_count']):,} "
-            f"parameters, {peak_imb[SIZE_METRIC]:.3f}) and is "
-            f"{float(at_largest[SIZE_METRIC].iloc[0]):.3f} for the largest "
+            f"parameters, {peak_imb[size_metric]:.3f}) and is "
+            f"{float(at_largest[size_metric].iloc[0]):.3f} for the largest "
             f"({int(largest):,}); at r = {bal:g} it peaks at {peak_bal['architecture']}. "
             + agreement(abs(r) < 0.5 and overfit, "balanced and imbalanced accuracies are "
                         "weakly correlated across architectures, and the largest networks "

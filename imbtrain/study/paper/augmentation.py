@@ -28,19 +28,19 @@ import pandas as pd
 from imbtrain.analysis.common import markdown_table, mean_se_frame
 from imbtrain.analysis.variance import augmentation_variance
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
-
-KNOB, BASELINE = "variant", "none"  # the policy is the variant; over no augmentation
+from imbtrain.study.script import Outcome, StudyScript
 
 
-def analyse(result, args) -> Outcome:
-    """Fig. 2, 6, 7: improvement per policy and group, variance across policies."""
-    files = draw(result, {"variance": {"knob": KNOB, "baseline": BASELINE}})
-    imp, var = augmentation_variance(result.results, KNOB, BASELINE)
+def analyse(result, drawn) -> Outcome:
+    """Fig. 2, 6, 7: improvement per policy and group, variance across policies (the space's
+    variance analysis: the policy is the variant, over no augmentation)."""
+    opts = drawn.of("variance")
+    imp, var = augmentation_variance(result.results, opts.get("knob", "variant"),
+                                     opts.get("baseline", "none"))
     table = markdown_table(mean_se_frame(var, ["train_ratio", "group"], ["variance"]),
                            caption="Variance across policies of the % improvement over no "
                                    "augmentation (mean ± s.e. over seeds).")
-    return Outcome(table, findings(imp, var), files)
+    return Outcome(table, findings(imp, var))
 
 
 def _at(table: pd.DataFrame, ratio: float, group: str) -> pd.DataFrame:

@@ -23,27 +23,27 @@ setting (WRN-28-10 on CIFAR with the tuned routine of Table 1) on a GPU cluster:
     imbtrain study batch_size --full --data-dir /data/cifar10 --address auto \\
         --storage /shared/runs --mlflow-uri http://head:5000
 
-Analysis: within each comparison, the percent change of test accuracy over batch size 128 at
-the same train ratio and seed, mean ± standard error over seeds, with each trial's optimiser
-steps (imbtrain.analysis.sensitivity, `groups`), written as sensitivity.png, sensitivity.md
-and sensitivity.parquet next to the study's tables and logged to the study's MLflow parent
-run. Ends by printing what it found and the best config.
+Analysis (the space's `analyses`: its sensitivity analysis, the comparisons its `groups`,
+each section naming the variants it runs): within each comparison, the percent change of test
+accuracy over batch size 128 at the same train ratio and seed, mean ± standard error over
+seeds, with each trial's optimiser steps (imbtrain.analysis.sensitivity), written as
+sensitivity.png, sensitivity.md and sensitivity.parquet next to the study's tables and logged
+to the study's MLflow parent run. Ends by printing what it found and the best configuration at
+each train ratio.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import pandas as pd
 
 from imbtrain.study.results import StudyResult
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Drawn, Outcome, StudyScript
 
-KNOB, BASELINE, METRIC = "batch_size", 128, "test_acc"  # Fig. 1: over batch size 128
-TITLE = "Percent change of test accuracy over batch size 128 (mean ± s.e. over seeds)"
+KNOB, BASELINE = "batch_size", 128  # Fig. 1: over batch size 128 (the space's defaults)
 STEPS_SUFFIX = "_steps"  # a variant of the fixed-step comparison
-COMPARISONS = ("fixed_epochs", "fixed_steps")
+COMPARISONS = ("fixed_epochs", "fixed_steps")  # the space's sensitivity `groups`
 
 
 def comparison_groups(results: pd.DataFrame) -> dict[str, list[str]]:
@@ -72,12 +72,13 @@ def comparison_groups(results: pd.DataFrame) -> dict[str, list[str]]:
 # ================================================================ analysis
 
 
-def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float, pd.Series]:
+def _comparison(table: pd.DataFrame, knob: str = KNOB,
+                baseline=BASELINE) -> tuple[list[str], float, float, pd.Series]:
     """The sentences of one comparison: per train ratio the best batch size over the
     baseline; the largest change at the most and least imbalanced ratio; and the best row at
     the most imbalanced ratio."""
     ratios = sorted(table["train_ratio"].unique(), reverse=True)
-    others = table[table[KNOB] != BASELINE]
+    others = table[table[knob] != baseline]
     parts = []
     for r in ratios:
         rows = others[others["train_ratio"] == r]
@@ -85,8 +86,8 @@ def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float, pd.Series
         se = "" if math.isnan(top["pct_change_se"]) else f" ± {top['pct_change_se']:.1f}"
         low = rows.loc[rows["pct_change"].idxmin()]
         steps = "" if pd.isna(top.get("steps", math.nan)) else f", {top['steps']:.0f} steps"
-        parts.append(f"r = {r:g}: best {KNOB} {int(top[KNOB])} ({top['pct_change']:+.1f}%"
-                     f"{se} over {BASELINE}{steps}), worst {int(low[KNOB])} "
+        parts.append(f"r = {r:g}: best {knob} {int(top[knob])} ({top['pct_change']:+.1f}%"
+                     f"{se} over {baseline}{steps}), worst {int(low[knob])} "
                      f"({low['pct_change']:+.1f}%)")
     flat = others[others["train_ratio"] == ratios[0]]["pct_change"].abs().max()
     steep = others[others["train_ratio"] == ratios[-1]]["pct_change"].abs().max()
@@ -94,7 +95,7 @@ def _comparison(table: pd.DataFrame) -> tuple[list[str], float, float, pd.Series
     return parts, flat, steep, rows.loc[rows["pct_change"].idxmax()]
 
 
-def findings(table: pd.DataFrame) -> str:
+def findings(table: pd.DataFrame, knob: str = KNOB, baseline=BASELINE) -> str:
     """One paragraph: each comparison at each train ratio, and in each whether the paper's
     claim holds: batch size matters more at the most imbalanced ratio than at the most
     balanced one, and a batch smaller than the baseline is the best there.
@@ -113,22 +114,22 @@ def findings(table: pd.DataFrame) -> str:
     """
     if "group" not in table.columns:
         table = table.assign(group="fixed_epochs")
-    if table[table[KNOB] != BASELINE].empty:
-        return f"Only the baseline {KNOB} {BASELINE} finished; nothing to compare."
+    if table[table[knob] != baseline].empty:
+        return f"Only the baseline {knob} {baseline} finished; nothing to compare."
     n = int(table["n"].max())
     text, holds, best = [], {}, {}
     for name in [g for g in COMPARISONS if (table["group"] == g).any()]:
         part = table[table["group"] == name]
-        if part[part[KNOB] != BASELINE].empty:
+        if part[part[knob] != baseline].empty:
             continue
-        parts, flat, steep, top = _comparison(part)
+        parts, flat, steep, top = _comparison(part, knob, baseline)
         ratios = sorted(part["train_ratio"].unique(), reverse=True)
-        holds[name] = bool(steep > flat and top["pct_change"] > 0 and top[KNOB] < BASELINE)
+        holds[name] = bool(steep > flat and top["pct_change"] > 0 and top[knob] < baseline)
         best[name] = (ratios[-1], top)
         text.append(f"{name.replace('_', ' ')}: " + "; ".join(parts)
                     + f" (largest change {steep:.1f}% at r = {ratios[-1]:g} vs {flat:.1f}% at "
                     f"r = {ratios[0]:g})")
-    head = f"Test accuracy relative to {KNOB} {BASELINE}, over {n} seed(s). " + ". ".join(
+    head = f"Test accuracy relative to {knob} {baseline}, over {n} seed(s). " + ". ".join(
         text) + "."
     if holds.get("fixed_epochs") and holds.get("fixed_steps"):
         verdict = ("Small batches help more under imbalance at fixed epochs, as the paper "
@@ -147,20 +148,23 @@ def findings(table: pd.DataFrame) -> str:
     return f"{head} {verdict}."
 
 
-def analyse(result: StudyResult, args: argparse.Namespace) -> Outcome:
-    """The sensitivity of test accuracy to batch size within each comparison (Fig. 1)."""
-    from imbtrain.analysis.sensitivity import grouped_markdown, grouped_sensitivity
+def analyse(result: StudyResult, drawn: Drawn) -> Outcome:
+    """The sensitivity of test accuracy to batch size within each comparison (Fig. 1): the
+    space's sensitivity analysis, its Markdown table, and `findings` on its table."""
+    from imbtrain.analysis.sensitivity import grouped_sensitivity, sensitivity_curve
 
-    groups = comparison_groups(result.results)
-    files = draw(result, {"sensitivity": {"knob": KNOB, "baseline": BASELINE,
-                                          "metric": METRIC, "title": TITLE,
-                                          "groups": groups}})
-    table = grouped_sensitivity(result.results, KNOB, BASELINE, groups, METRIC)
-    return Outcome(grouped_markdown(table), findings(table), files)
+    opts = drawn.of("sensitivity")
+    knob, baseline = opts.get("knob", KNOB), opts.get("baseline", BASELINE)
+    metric, groups = opts.get("metric", "test_acc"), opts.get("groups")
+    if groups:
+        table = grouped_sensitivity(result.results, knob, baseline, groups, metric)
+    else:
+        table = sensitivity_curve(result.results, knob, baseline, metric)
+    return Outcome(drawn.markdown("sensitivity"), findings(table, knob, baseline))
 
 
 # ================================================================ main
 
-# Fig. 1: the sensitivity table as PNG, markdown and parquet in the study folder, recorded in
-# analyses.yaml so that `imbtrain analyze <study>` draws it again.
+# Fig. 1: the space's sensitivity analysis (PNG, markdown and parquet in the study folder,
+# recorded in analyses.yaml so that `imbtrain analyze <study>` draws it again).
 STUDY = StudyScript("batch_size", __doc__, analyse, findings_file=False)

@@ -27,19 +27,18 @@ import pandas as pd
 
 from imbtrain.analysis.comparison import comparison_markdown, method_comparison
 from imbtrain.study.findings import agreement, diff_text
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Outcome, StudyScript
 
-METRICS = ("test_acc", "test_minority_acc", "test_majority_acc", "test_few_acc",
-           "test_med_acc", "test_many_acc")
 OURS = ("sam_a", "joint_ssl", "joint_ssl+sam_a+smoothing", "sam_a+m2m", "joint_ssl+sam_a+m2m")
 
 
-def analyse(result, args) -> Outcome:
-    """Tables 1, 2, 5: every method against ERM, paired by seed."""
-    options = {"metrics": list(METRICS), "method_keys": "variant", "baseline": "erm"}
-    files = draw(result, {"comparison": options})
-    table = method_comparison(result.results, METRICS, "erm", "variant")
-    return Outcome(comparison_markdown(table), findings(table), files)
+def analyse(result, drawn) -> Outcome:
+    """Tables 1, 2, 5: every method against ERM, paired by seed (the space's comparison
+    analysis; the findings read test_acc, test_few_acc and test_majority_acc)."""
+    opts = drawn.of("comparison")
+    table = method_comparison(result.results, tuple(opts["metrics"]), opts.get("baseline", "erm"),
+                              opts.get("method_keys", "variant"))
+    return Outcome(comparison_markdown(table), findings(table))
 
 
 def findings(table: pd.DataFrame) -> str:

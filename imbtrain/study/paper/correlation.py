@@ -27,21 +27,22 @@ import pandas as pd
 from imbtrain.analysis.common import markdown_table
 from imbtrain.analysis.correlation import cross_dataset_correlation
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
-
-METRIC = "test_acc"
+from imbtrain.study.script import Outcome, StudyScript
 
 
-def analyse(result, args) -> Outcome:
-    """Table 3: across methods, r and slope between datasets."""
-    files = draw(result, {"correlation": {"metric": METRIC, "method_keys": "variant"}})
-    table = cross_dataset_correlation(result.results, METRIC, method_keys="variant")
-    means = table.attrs["means"].pivot(index="method", columns="dataset", values=METRIC).round(3)
+def analyse(result, drawn) -> Outcome:
+    """Table 3: across methods, r and slope between datasets (the space's correlation
+    analysis)."""
+    opts = drawn.of("correlation")
+    metric = opts.get("metric", "test_acc")
+    table = cross_dataset_correlation(result.results, metric,
+                                      method_keys=opts.get("method_keys", "variant"))
+    means = table.attrs["means"].pivot(index="method", columns="dataset", values=metric).round(3)
     shown = markdown_table(table, 3, caption="Across methods: Pearson r and least-squares "
                                              "slope of mean test accuracy on y against x.")
     shown += "\n" + markdown_table(means.reset_index(), 3, caption="Mean test accuracy over "
                                                                    "seeds.")
-    return Outcome(shown, findings(table, means), files)
+    return Outcome(shown, findings(table, means))
 
 
 def findings(table: pd.DataFrame, means: pd.DataFrame) -> str:

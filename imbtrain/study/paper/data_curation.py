@@ -28,7 +28,7 @@ from imbtrain.analysis.common import markdown_table, mean_se_frame
 from imbtrain.analysis.curation import METRICS, curation_curve
 from imbtrain.errors import UserError
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Outcome, StudyScript
 
 
 def prepare(spec, args, kwargs, backend):
@@ -40,15 +40,16 @@ def prepare(spec, args, kwargs, backend):
     return spec
 
 
-def analyse(result, args) -> Outcome:
-    """Fig. 16: accuracy against the majority count at a fixed minority count."""
-    files = draw(result, {"curation": {}})
+def analyse(result, drawn) -> Outcome:
+    """Fig. 16: accuracy against the majority count at a fixed minority count (the space's
+    curation analysis)."""
+    drawn.of("curation")
     table = curation_curve(result.results)
     shown = markdown_table(mean_se_frame(table, ["minority_count", "majority_count",
                                                  "train_ratio"], list(METRICS)), 3,
                            caption="Fixed minority count, growing majority count: mean ± "
                                    "standard error over seeds.")
-    return Outcome(shown, findings(table), files)
+    return Outcome(shown, findings(table))
 
 
 def _above(a: pd.Series, b: pd.Series) -> bool:

@@ -27,21 +27,20 @@ from imbtrain.analysis.common import markdown_table, mean_se_frame
 from imbtrain.analysis.comparison import paired_test
 from imbtrain.study.checkpoints import trial_model
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw, finished
+from imbtrain.study.script import Outcome, StudyScript, finished
 
 LABELS = {"erm": "ERM", "sam_a": "SAM-A"}
 VALUES = (MARGIN, "minority_train_acc", "test_minority_acc", "test_acc")
 
 
-def analyse(result, args) -> Outcome:
-    """Fig. 18: the minority margin per method (mean ± s.e.) and the decision regions."""
-    files = draw(result, {"boundary": {"method_keys": "variant"}})
-    files.append(pictures(result))
-    table = margin_table(result.results, "variant")
+def analyse(result, drawn) -> Outcome:
+    """Fig. 18: the minority margin per method (mean ± s.e.: the space's boundary analysis)
+    and the decision regions (the trained models' pictures, drawn here)."""
+    table = margin_table(result.results, drawn.of("boundary").get("method_keys", "variant"))
     shown = markdown_table(mean_se_frame(table, ["method"], list(table.attrs["values"]), 4), 4,
                            caption="Mean distance from the minority training points to the "
                                    "decision boundary, mean ± standard error over seeds.")
-    return Outcome(shown, findings(finished(result)), files)
+    return Outcome(shown, findings(finished(result)), [pictures(result)])
 
 
 def pictures(result):

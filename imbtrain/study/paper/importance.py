@@ -25,17 +25,17 @@ import pandas as pd
 from imbtrain.analysis.common import markdown_table
 from imbtrain.analysis.importance import knob_importance
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Outcome, StudyScript
 
 METHOD_KNOB = "method"  # the specialised imbalance method; every other knob is the routine's
 
 
-def analyse(result, args) -> Outcome:
-    """Knob importance from the study's Optuna storage."""
-    files = draw(result, {"importance": {}})
-    table = knob_importance(result.results, result.path)
+def analyse(result, drawn) -> Outcome:
+    """Knob importance from the study's Optuna storage (the space's importance analysis)."""
+    opts = {k: v for k, v in drawn.of("importance").items() if k != "stem"}
+    table = knob_importance(result.results, result.path, **opts)
     shown = markdown_table(table, 3, caption=f"Knob importance ({table.attrs['source']}).")
-    return Outcome(shown, findings(table), files)
+    return Outcome(shown, findings(table))
 
 
 def findings(table: pd.DataFrame) -> str:

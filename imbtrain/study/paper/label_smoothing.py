@@ -26,7 +26,6 @@ from __future__ import annotations
 from imbtrain.study.findings import forms_finding
 from imbtrain.study.script import StudyScript, sweep_study
 
-KNOB, REFERENCE = "smoothing_eps", "none"
 FORMS = ("class_inverse", "class_paper_eq")
 
 
@@ -37,4 +36,4 @@ def findings(table) -> str:
                                "most")
 
 
-STUDY = StudyScript("label_smoothing", __doc__, sweep_study(KNOB, REFERENCE, findings))
+STUDY = StudyScript("label_smoothing", __doc__, sweep_study(findings))

@@ -29,16 +29,17 @@ import pandas as pd
 from imbtrain.analysis.collapse import MEASURES, collapse_table
 from imbtrain.analysis.common import markdown_table, mean_se_frame
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Outcome, StudyScript
 
 
-def analyse(result, args) -> Outcome:
-    """Table 4: collapse measures per method, against test accuracy."""
-    files = draw(result, {"collapse": {"method_keys": "variant"}})
-    table = collapse_table(result.results, method_keys="variant")
+def analyse(result, drawn) -> Outcome:
+    """Table 4: collapse measures per method, against test accuracy (the space's collapse
+    analysis)."""
+    table = collapse_table(result.results,
+                           method_keys=drawn.of("collapse").get("method_keys", "variant"))
     shown = markdown_table(mean_se_frame(table, ["method"], [*MEASURES, "test_acc"]), 3,
                            caption="Mean ± standard error over seeds.")
-    return Outcome(shown, findings(table), files)
+    return Outcome(shown, findings(table))
 
 
 def findings(table: pd.DataFrame) -> str:

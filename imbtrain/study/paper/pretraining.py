@@ -16,9 +16,10 @@ CNN, in minutes; `--full`: CIFAR-100 with a WRN-28-10 on a GPU cluster:
     imbtrain study pretraining --full --dataset cifar100 --data-dir /data/cifar100 \\
         --address auto --storage /shared/runs --mlflow-uri http://head:5000
 
-Analysis (imbtrain.analysis.sensitivity, the paper's eq. 2): the percent change of test
-accuracy over random initialisation at the same train ratio and seed, mean ± standard error
-over seeds: sensitivity.png / .md / .parquet, logged to the MLflow parent run.
+Analysis (the space's `analyses`: imbtrain.analysis.sensitivity, the paper's eq. 2): the
+percent change of test accuracy over random initialisation at the same train ratio and seed,
+mean ± standard error over seeds: sensitivity.png / .md / .parquet, logged to the MLflow
+parent run.
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ import pandas as pd
 from imbtrain.study.findings import agreement
 from imbtrain.study.prerequisites import Job, pretrain_weights, train_weights
 from imbtrain.study.script import StudyScript, sensitivity_study
+from imbtrain.study.storage import StudyDir
 
-KNOB, BASELINE, METRIC = "variant", "random", "test_acc"
-TITLE = "Percent change of test accuracy over random initialisation (mean ± s.e. over seeds)"
 SSL = ("vicreg", "simclr")  # imbtrain.pretrain objectives
 # Self-supervised objectives converge more slowly than supervised training: three times the
 # trials' epochs, on batches of at least 128 (VICReg's variance and covariance terms are
@@ -43,7 +43,7 @@ SSL_EPOCHS, SSL_BATCH = 3, 128
 # ================================================================ the weights
 
 
-def weight_job(source: str, base: dict, path: Path) -> Job:
+def weight_job(source: str, base: dict, path: Path | str) -> Job:
     """How to make the weights of a source: on the balanced pool (r = 1), seed 0."""
     cfg = {**base, "train_ratio": 1.0, "seed": 0, "pretrained": "none"}
     if source == "supervised":
@@ -56,14 +56,14 @@ def weight_job(source: str, base: dict, path: Path) -> Job:
 def prepare(spec, args, kwargs, backend):
     """Make the weights the variants name (supervised, vicreg, simclr) and put their paths
     into the variants (as Ray tasks on a cluster: the backend's `run_prerequisites`)."""
-    out = (Path(kwargs["storage"]) / f"{kwargs['name']}_weights").resolve()
+    out = StudyDir.under(kwargs["storage"], f"{kwargs['name']}_weights")  # a folder or a URI
     jobs, variants = {}, {}
     for name, over in spec.variants.items():
         source = over.get("pretrained", "none")
         if source == "supervised" or source in SSL:
-            path = out / f"{source}.pt"
+            path = out.address(f"{source}.pt")
             jobs[source] = weight_job(source, spec.base, path)
-            over = {**over, "pretrained": str(path)}
+            over = {**over, "pretrained": path}
         variants[name] = over
     backend.run_prerequisites(list(jobs.values()), spec, kwargs["address"])
     return spec.variant(None, changes={"variants": variants})
@@ -72,12 +72,12 @@ def prepare(spec, args, kwargs, backend):
 # ================================================================ analysis
 
 
-def findings(table: pd.DataFrame) -> str:
+def findings(table: pd.DataFrame, knob: str = "variant", baseline: str = "random") -> str:
     """One paragraph: each source's gain at the most and least imbalanced ratio, the sources
     whose gain grows under imbalance, and SSL vs supervised under imbalance."""
-    others = table[table[KNOB] != BASELINE]
+    others = table[table[knob] != baseline]
     hi, lo = others["train_ratio"].max(), others["train_ratio"].min()
-    gain = others.pivot(index=KNOB, columns="train_ratio", values="pct_change")
+    gain = others.pivot(index=knob, columns="train_ratio", values="pct_change")
     parts = [f"{src} {gain.loc[src, lo]:+.1f}% at r = {lo:g} vs {gain.loc[src, hi]:+.1f}% "
              f"at r = {hi:g}" for src in gain.index]
     grows = [s for s in gain.index if gain.loc[s, lo] > max(gain.loc[s, hi], 0.0)]
@@ -93,6 +93,4 @@ def findings(table: pd.DataFrame) -> str:
 
 
 # Fig. 4, 10: percent improvement over random initialisation per train ratio.
-STUDY = StudyScript("pretraining", __doc__,
-                    sensitivity_study(KNOB, BASELINE, findings, METRIC, TITLE),
-                    prepare=prepare)
+STUDY = StudyScript("pretraining", __doc__, sensitivity_study(findings), prepare=prepare)

@@ -18,26 +18,24 @@ cluster (without per_class):
     imbtrain study sam_a --full --dataset cifar100 --data-dir /data/cifar100 \\
         --address auto --storage /shared/runs --mlflow-uri http://head:5000
 
-Analysis (imbtrain.analysis.sam_modes): per arm (ERM, SAM, mode/form) its best rho by mean
-val_bal_acc; there, test, minority accuracy and the minority margin (trial metric
-`minority_input_margin`: mean first-order distance of the minority training samples to the
-decision boundary, pixel units; `_test`: of the minority test samples), mean ± standard error
-over seeds and the paired difference from ERM (same seed) with its t-test p-value; and the
-cost of a step (forward/backward passes a step, epoch time over ERM's): sam_modes.png / .md /
-.parquet (the headline) and sam_modes_sweep.md / .parquet (every arm and rho), logged to the
-MLflow parent run.
+Analysis (the space's `analyses`: sam_modes, imbtrain.analysis.sam_modes): per arm (ERM, SAM,
+mode/form) its best rho by mean val_bal_acc; there, test, minority accuracy and the minority
+margin (trial metric `minority_input_margin`: mean first-order distance of the minority
+training samples to the decision boundary, pixel units; `_test`: of the minority test
+samples), mean ± standard error over seeds and the paired difference from ERM (same seed)
+with its t-test p-value; and the cost of a step (forward/backward passes a step, epoch time
+over ERM's): sam_modes.png / .md / .parquet (the headline) and sam_modes_sweep.md / .parquet
+(every arm and rho), logged to the MLflow parent run.
 """
 
 from __future__ import annotations
-
-import argparse
 
 import pandas as pd
 
 from imbtrain.analysis.sam_modes import FORMS, MODES, REFERENCE, SELECT
 from imbtrain.study.findings import agreement, diff_text
 from imbtrain.study.results import StudyResult
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Drawn, Outcome, StudyScript
 
 MARGIN = "minority_input_margin"
 CLAIM = "SAM-A improves minority-class accuracy over ERM and over SAM"
@@ -92,13 +90,15 @@ def findings(best: pd.DataFrame) -> str:
     return text
 
 
-def analyse(result: StudyResult, args: argparse.Namespace) -> Outcome:
-    """The modes x forms table (each arm at its best rho), its figure and the paragraph."""
-    from imbtrain.analysis.sam_modes import sam_modes_markdown, sam_modes_table
+def analyse(result: StudyResult, drawn: Drawn) -> Outcome:
+    """The modes x forms table (each arm at its best rho: the space's sam_modes analysis),
+    its Markdown table and the paragraph."""
+    from imbtrain.analysis.sam_modes import METRICS, sam_modes_table
 
-    files = draw(result, {"sam_modes": {}})
-    best, _ = sam_modes_table(result.results, result.history)
-    return Outcome(sam_modes_markdown(best), findings(best), files)
+    opts = drawn.of("sam_modes")
+    best, _ = sam_modes_table(result.results, result.history,
+                              list(opts.get("metrics", METRICS)), opts.get("select", SELECT))
+    return Outcome(drawn.markdown("sam_modes"), findings(best))
 
 
 STUDY = StudyScript("sam_a", __doc__, analyse)

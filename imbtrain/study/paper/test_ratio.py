@@ -28,20 +28,21 @@ from imbtrain.analysis.alignment import alignment_table, best_train_ratios, misa
 from imbtrain.analysis.common import markdown_table
 from imbtrain.analysis.common import varying as varying_keys
 from imbtrain.study.findings import agreement
-from imbtrain.study.script import Outcome, StudyScript, draw
+from imbtrain.study.script import Outcome, StudyScript
 
 METRIC, SIZE = "test_acc", "synthetic_samples"
 
 
-def analyse(result, args) -> Outcome:
-    """Fig. 11-15: the best train ratio per test ratio and the misalignment."""
-    group = SIZE if varying_keys(result.results, [SIZE]) else None
-    files = draw(result, {"alignment": {"metric": METRIC, "group": group}})
+def analyse(result, drawn) -> Outcome:
+    """Fig. 11-15: the best train ratio per test ratio and the misalignment (the space's
+    alignment analysis, by training-set size when it declares that group and it varies)."""
+    group = drawn.of("alignment").get("group")
+    group = group if group and varying_keys(result.results, [group]) else None
     table = alignment_table(result.results, METRIC, group)
     best = best_train_ratios(table)
     shown = markdown_table(best, 4, caption="Best train ratio (highest mean test accuracy "
                                             "over seeds) per test ratio.")
-    return Outcome(shown, findings(table, best, group), files)
+    return Outcome(shown, findings(table, best, group))
 
 
 def findings(table: pd.DataFrame, best: pd.DataFrame, group: str | None) -> str:
