@@ -24,7 +24,7 @@ stays light: no torch, Ray or MLflow until a name needs them):
     >>> imbtrain.__version__
     '0.1.0'
     >>> imbtrain.load_space("batch_size").num_trials()
-    36
+    63
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ module with pure table functions and a registered entry point (`ANALYSES`, by ki
 | comparison   | Tables 1, 2, 5   | mean ± se per method, paired t-test vs ERM       |
 | importance   | (beyond paper)   | knob importance: Optuna fANOVA or eta squared    |
 | sweep        | A.5-A.7          | a knob per group vs a reference, paired tests    |
+| sam_modes    | A.6              | SAM-A modes x forms at their best rho; step cost |
 
 Each kind is the module of the same name.
 
@@ -41,6 +42,7 @@ from imbtrain.analysis import (  # noqa: F401  (each module registers its analys
     curation,
     fitting,
     importance,
+    sam_modes,
     sweep,
     variance,
 )
@@ -69,6 +71,7 @@ from imbtrain.analysis.registry import (
     register_analysis,
     run_analysis,
 )
+from imbtrain.analysis.sam_modes import sam_modes_table
 from imbtrain.analysis.sensitivity import (
     paired_changes,
     plot_sensitivity,
@@ -85,6 +88,6 @@ __all__ = [
     "knob_importance", "mean_se", "method_comparison", "method_labels", "minority_margin",
     "minority_points", "misalignment", "paired_changes", "paired_test", "parameter_count",
     "pearson", "plot_decision_boundaries", "plot_sensitivity", "record_analyses",
-    "register_analysis", "run_analysis", "sensitivity_curve", "sensitivity_markdown", "slope",
-    "sweep_table", "variance_importance",
+    "register_analysis", "run_analysis", "sam_modes_table", "sensitivity_curve",
+    "sensitivity_markdown", "slope", "sweep_table", "variance_importance",
 ]

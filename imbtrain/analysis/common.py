@@ -102,6 +102,16 @@ def dataset_labels(results: pd.DataFrame) -> pd.Series:
     return names.rename("dataset")
 
 
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    """Optimiser steps in an epoch of the training loop (`imbtrain.train`): the batches of
+    the shuffled train set, a trailing batch of a single sample dropped (BatchNorm needs two).
+
+        >>> steps_per_epoch(1120, 128), steps_per_epoch(1121, 16), steps_per_epoch(1122, 16)
+        (9, 70, 71)
+    """
+    return int(train_size) // int(batch_size) + int(int(train_size) % int(batch_size) > 1)
+
+
 # ================================================================ statistics
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from imbtrain.analysis.registry import register_analysis
 from imbtrain.errors import UserError
 
-COLUMNS = ("train_ratio", "n", "pct_change", "pct_change_se", "metric_mean")
+COLUMNS = ("train_ratio", "n", "pct_change", "pct_change_se", "metric_mean", "group", "steps")
 
 
 def _column(results: pd.DataFrame, key: str) -> str:
@@ -97,6 +97,65 @@ def sensitivity_curve(results: pd.DataFrame, knob: str, baseline,
     return table
 
 
+def trial_steps(results: pd.DataFrame) -> pd.Series:
+    """Optimiser steps each trial took: epochs run x `steps_per_epoch` of its train set
+    (`train_counts`) and batch size; NaN where the results lack them."""
+    from imbtrain.analysis.common import steps_per_epoch
+
+    need = ("train_counts", "config/batch_size")
+    epochs = next((c for c in ("epochs_run", "config/epochs") if c in results.columns), None)
+    if epochs is None or not all(c in results.columns for c in need):
+        return pd.Series(math.nan, index=results.index)
+    return pd.Series([float(e) * steps_per_epoch(int(np.sum(c)), b) for e, c, b in zip(
+        results[epochs], results["train_counts"], results["config/batch_size"], strict=True)],
+        index=results.index)
+
+
+def grouped_sensitivity(results: pd.DataFrame, knob: str, baseline,
+                        groups: dict[str, list[str]], metric: str = "test_acc") -> pd.DataFrame:
+    """`sensitivity_curve` within each group of variants (`groups`: a name -> the names of
+    its variants, results' `variant` column), stacked with the group's name in `group` and
+    the trials' mean optimiser steps in `steps` (`trial_steps`). A variant may sit in
+    several groups: the batch-size study's baseline is the anchor of both its comparisons,
+    fixed epochs and fixed steps.
+
+        >>> results = pd.DataFrame({"variant": ["a128", "a16", "s16"] * 2,
+        ...     "config/batch_size": [128, 16, 16] * 2, "config/epochs": [8, 8, 1] * 2,
+        ...     "config/train_ratio": [1.0] * 6, "config/seed": [0, 0, 0, 1, 1, 1],
+        ...     "train_counts": [[1000, 1000, 48]] * 6,
+        ...     "test_acc": [0.8, 0.9, 0.7, 0.8, 0.88, 0.72]})
+        >>> t = grouped_sensitivity(results, "batch_size", 128,
+        ...                         {"epochs": ["a16", "a128"], "steps": ["s16", "a128"]})
+        >>> for row in t[["group", "batch_size", "pct_change", "steps"]].round(2).values:
+        ...     print(*row)
+        epochs 16 11.25 1024.0
+        epochs 128 0.0 128.0
+        steps 16 -11.25 128.0
+        steps 128 0.0 128.0
+    """
+    if "variant" not in results.columns:
+        raise UserError("groups need the results' variant column (a study with variants)")
+    parts = []
+    for name, variants in groups.items():
+        unknown = sorted(set(variants) - set(results["variant"].dropna()))
+        if unknown:
+            raise UserError(f"group {name}: no trial of variant(s) {', '.join(unknown)}; "
+                            f"variants: {', '.join(sorted(results['variant'].dropna().unique()))}")
+        part = results[results["variant"].isin(list(variants))]
+        table = sensitivity_curve(part, knob, baseline, metric)
+        ok = _finished(part, metric)
+        steps = pd.DataFrame({"train_ratio": ok[_column(ok, "train_ratio")].to_numpy(),
+                              knob: ok[_column(ok, knob)].to_numpy(),
+                              "steps": trial_steps(ok).to_numpy()})
+        steps = steps.groupby(["train_ratio", knob], as_index=False)["steps"].mean()
+        parts.append(table.merge(steps, on=["train_ratio", knob], how="left").assign(
+            group=name))
+    out = pd.concat(parts, ignore_index=True)
+    out = out[["group", *[c for c in out.columns if c != "group"]]]
+    out.attrs.update(knob=knob, baseline=baseline, metric=metric, groups=list(groups))
+    return out
+
+
 def _knob_of(table: pd.DataFrame) -> str:
     return table.attrs.get("knob") or next(c for c in table.columns if c not in COLUMNS)
 
@@ -141,6 +200,73 @@ def plot_sensitivity(table: pd.DataFrame, path: str | Path, title: str | None = 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_grouped_sensitivity(table: pd.DataFrame, path: str | Path,
+                             title: str | None = None) -> Path:
+    """`plot_sensitivity` of a `grouped_sensitivity` table: a row of its two panels a group,
+    the group's name in each panel's title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    knob = _knob_of(table)
+    metric, baseline = table.attrs.get("metric", "metric"), table.attrs.get("baseline")
+    names = table.attrs.get("groups") or list(dict.fromkeys(table["group"]))
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 4.0 * len(names)), squeeze=False)
+    for (left, right), name in zip(axes, names, strict=True):
+        part = table[table["group"] == name]
+        _panel(left, part, x=knob, line="train_ratio", label="train ratio {}")
+        _panel(right, part, x="train_ratio", line=knob, label=f"{knob} {{}}")
+        for ax, xlabel in ((left, knob), (right, "train ratio (n_min / n_max)")):
+            ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"% change of {metric} over {knob}={baseline}")
+            ax.set_title(name.replace("_", " "), fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+            ax.minorticks_off()
+        values = sorted(part[knob].unique())
+        left.set_xticks(values, [_fmt(v) for v in values])
+        ratios = sorted(part["train_ratio"].unique())
+        right.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    fig.suptitle(title or f"Sensitivity of {metric} to {knob} (mean ± s.e. over seeds)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def grouped_markdown(table: pd.DataFrame, digits: int = 2) -> str:
+    """`sensitivity_markdown` of each group of a `grouped_sensitivity` table, under the
+    group's name, each cell with the mean optimiser steps of its trials."""
+    knob = _knob_of(table)
+    names = table.attrs.get("groups") or list(dict.fromkeys(table["group"]))
+    blocks = []
+    for name in names:
+        part = table[table["group"] == name]
+        ratios = sorted(part["train_ratio"].unique(), reverse=True)
+        n = {r: int(part.loc[part["train_ratio"] == r, "n"].max()) for r in ratios}
+        lines = [f"{name.replace('_', ' ')}:", "",
+                 f"| {knob} | " + " | ".join(f"r = {r:g} (n = {n[r]})" for r in ratios) + " |",
+                 "|" + "---|" * (len(ratios) + 1)]
+        for value in sorted(part[knob].unique()):
+            cells = []
+            for r in ratios:
+                row = part[(part["train_ratio"] == r) & (part[knob] == value)]
+                steps = "" if row.empty or pd.isna(row["steps"].iloc[0]) else (
+                    f" ({row['steps'].iloc[0]:.0f} steps)")
+                cells.append(_cell(row, digits) + steps)
+            lines.append(f"| {_fmt(value)} | " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+    metric, baseline = table.attrs.get("metric", "metric"), table.attrs.get("baseline")
+    return ("\n\n".join(blocks) + f"\n\nPercent change of {metric} over {knob} = {baseline} "
+            "at the same train ratio and seed, within each comparison; mean ± standard error "
+            "over seeds; optimiser steps a trial in brackets.\n")
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -217,21 +343,29 @@ def _off_value(results: pd.DataFrame, knob: str):
 @register_analysis("sensitivity")
 def sensitivity_analysis(results: pd.DataFrame, history: pd.DataFrame, out_dir: str | Path,
                          knob: str | None = None, baseline=None, metric: str = "test_acc",
-                         title: str | None = None, stem: str = "sensitivity") -> list[Path]:
+                         title: str | None = None, stem: str = "sensitivity",
+                         groups: dict[str, list[str]] | None = None) -> list[Path]:
     """Percent change over a baseline knob value per train ratio (Fig. 1, 4, 5, 10).
 
-    Writes `sensitivity_curve` as `<stem>.png`, `.md`, `.parquet`.
+    Writes `sensitivity_curve` as `<stem>.png`, `.md`, `.parquet`; with `groups` (a name ->
+    variants: comparisons within one study, e.g. fixed epochs and fixed steps), the
+    `grouped_sensitivity` table, a row of panels a group.
 
     `knob` defaults to the one config key that varies besides train ratio and seeds;
     `baseline` to its "off" value ("none", "erm") when it has one.
     """
     knob = knob or _only_knob(results)
     baseline = _off_value(results, knob) if baseline is None else baseline
-    table = sensitivity_curve(results, knob, baseline, metric)
     out = Path(out_dir)
-    png = plot_sensitivity(table, out / f"{stem}.png", title)
     md = out / f"{stem}.md"
-    md.write_text(sensitivity_markdown(table))
+    if groups:
+        table = grouped_sensitivity(results, knob, baseline, groups, metric)
+        png = plot_grouped_sensitivity(table, out / f"{stem}.png", title)
+        md.write_text(grouped_markdown(table))
+    else:
+        table = sensitivity_curve(results, knob, baseline, metric)
+        png = plot_sensitivity(table, out / f"{stem}.png", title)
+        md.write_text(sensitivity_markdown(table))
     pq = out / f"{stem}.parquet"
     plain = table.copy()
     plain.attrs = {}

@@ -23,7 +23,13 @@ from typing import Any
 import torch
 
 from imbtrain.errors import UserError
-from imbtrain.metrics.probes import MARGIN, minority_margin, minority_points, predict
+from imbtrain.metrics.probes import (
+    MARGIN,
+    input_margins,
+    minority_margin,
+    minority_points,
+    predict,
+)
 from imbtrain.metrics.split import minority_classes
 from imbtrain.models import count_parameters
 from imbtrain.registry import TRIAL_METRICS
@@ -64,3 +70,26 @@ def minority_margin_metric(result, data) -> dict[str, float]:
 def param_count(result, data) -> dict[str, float]:
     """Parameters of the model (architecture study, paper Fig. 3 left)."""
     return {"param_count": float(count_parameters(result.model))}
+
+
+@register_trial_metric("minority_input_margin")
+def minority_input_margin(result, data) -> dict[str, float]:
+    """Margins of the minority classes' samples (`imbtrain.metrics.minority_classes`) for any
+    input shape, images included (`imbtrain.metrics.probes.input_margins`): the mean
+    first-order distance to the decision boundary of the minority training samples
+    (`minority_input_margin`: the counterpart of the 2-D `minority_margin`, paper Fig. 18;
+    pixel units of [0, 1] for images) and of the minority test samples
+    (`minority_input_margin_test`), and the mean logit margins z_y - max_{j != y} z_j of
+    both (`minority_logit_margin`, `minority_logit_margin_test`). Misclassified samples count
+    with a negative margin, so a model that gives up on a minority class is not rewarded
+    for its points lying far inside a majority region."""
+    minority = torch.tensor(minority_classes(list(result.train_counts)))
+    out: dict[str, float] = {}
+    for split, suffix in (("train", ""), ("test", "_test")):
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        keep = torch.isin(y, minority)
+        logit, dist = input_margins(result.model, x[keep], y[keep], data.mean, data.std)
+        nan = float("nan")
+        out[f"minority_input_margin{suffix}"] = float(dist.mean()) if len(dist) else nan
+        out[f"minority_logit_margin{suffix}"] = float(logit.mean()) if len(logit) else nan
+    return out

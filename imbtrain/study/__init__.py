@@ -16,7 +16,7 @@ tables can be read, analysed and exported on any machine, with or without Ray in
 
     >>> from imbtrain.study import load_space
     >>> load_space("sam_a").with_smoke().num_trials()
-    6
+    8
 """
 
 from __future__ import annotations

@@ -80,6 +80,9 @@ def add_script_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true",
                    help="the paper's setting: its scale and the tuned routine (the space's "
                         "full section; a GPU cluster)")
+    p.add_argument("--section", metavar="NAME",
+                   help="apply the space's named section NAME (its `sections:`, e.g. mnist5k: "
+                        "the study on other data); the study is then <space>_<NAME>")
 
 
 def study_kwargs(args: argparse.Namespace) -> dict:

@@ -19,9 +19,10 @@ else, the same for every study, lives here:
 
 `imbtrain study batch_size [options]` and `python studies/batch_size.py [options]` run it.
 `StudyScript.main(argv, backend)` parses every option of `imbtrain study` plus `--dataset`,
-`--data-dir` (several folders: a `data_dir` grid, one dataset each), `--full` and `--space`;
-loads the space (its `full` section with `--full`, its `smoke` section with `--smoke`, then
---dataset/--data-dir on top of the base); lets the study `prepare` the spec (make pre-trained
+`--data-dir` (several folders: a `data_dir` grid, one dataset each), `--full`, `--section`
+and `--space`; loads the space (its `full` section with `--full`, a named section with
+`--section NAME`, its `smoke` section with `--smoke`, then --dataset/--data-dir on top of the
+base); lets the study `prepare` the spec (make pre-trained
 weights, fill in variants); runs it; draws the space's `analyses` (`draw`: an analysis the
 finished study cannot feed is not drawn, one line says why) and records them in
 analyses.yaml, so that `imbtrain analyze` draws the same again; calls the study's `analyse`
@@ -30,9 +31,9 @@ paragraph is labelled "smoke run: not evidence"); logs the files to the study's 
 run; prints the table, the finding and the best configuration at each train ratio
 (`print_summary`). `--resume` on a finished study trains nothing and analyses it again. A
 `UserError` before the trials is one line, `error: ...`, and exit status 2. The study's name
-is the space's (`<space>_full` with --full), `_smoke` added with --smoke, unless --name says
-otherwise. Any space runs the same way: its analyses drawn, without findings when no study
-of the paper is behind it.
+is the space's (`<space>_full` with --full, `<space>_<NAME>` with --section NAME), `_smoke`
+added with --smoke, unless --name says otherwise. Any space runs the same way: its analyses
+drawn, without findings when no study of the paper is behind it.
 
 Every line goes through `imbtrain.study.console` (a heartbeat while nothing else prints).
 The Ray side is handed in, never imported: `backend` is `imbtrain.tune` (what the command
@@ -55,7 +56,7 @@ from imbtrain.study.console import CONSOLE
 from imbtrain.study.options import add_script_options, study_kwargs
 from imbtrain.study.prerequisites import Job
 from imbtrain.study.results import BEST_FILE, StudyResult
-from imbtrain.study.space import StudySpec, load_space
+from imbtrain.study.space import SECTIONS, StudySpec, load_space
 from imbtrain.study.storage import StudyDir, as_study_dir
 
 FINDINGS_FILE = "findings.md"  # the study's paragraph and headline table
@@ -143,29 +144,47 @@ def _add_space_option(p: argparse.ArgumentParser, space: str | Path | None) -> N
 
 
 def study_spec(args: argparse.Namespace) -> StudySpec:
-    """The space, its full section with --full, --dataset / --data-dir on its base, and its
-    smoke section with --smoke."""
+    """The space, its full section with --full (a named section with --section),
+    --dataset / --data-dir on its base, and its smoke section with --smoke."""
     spec = load_space(args.space)
     dirs = list(args.data_dir or [])
     data_dir = dirs[0] if dirs else None
     base = {k: v for k, v in (("dataset", args.dataset), ("data_dir", data_dir)) if v}
     changes = {"knobs": {"data_dir": {"grid": dirs}}} if len(dirs) > 1 else None
-    if args.full:
-        spec = spec.variant("full", base=base, changes=changes)
+    section = _section(args, spec)
+    if section:
+        spec = spec.variant(section, base=base, changes=changes)
     elif base:
         spec = spec.variant(None, base=base, changes=changes)
     return spec.with_smoke() if args.smoke else spec
 
 
 def study_name(spec: StudySpec, args: argparse.Namespace) -> str:
-    """--name, else the space's name (`_full` with --full), `_smoke` added with --smoke."""
+    """--name, else the space's name (`_full` with --full, `_<NAME>` with --section NAME),
+    `_smoke` added with --smoke."""
     if args.name:
         return args.name
     return _name(spec.name, args)
 
 
 def _name(space: str, args: argparse.Namespace) -> str:
-    return space + ("_full" if args.full else "") + ("_smoke" if args.smoke else "")
+    section = "full" if args.full else getattr(args, "section", None)
+    return space + (f"_{section}" if section else "") + ("_smoke" if args.smoke else "")
+
+
+def _section(args: argparse.Namespace, spec: StudySpec) -> str | None:
+    """The section --full or --section names (None: the space as it is); one that the space
+    does not have is a UserError naming those it has."""
+    named = getattr(args, "section", None)
+    if args.full and named:
+        raise UserError("give --full or --section, not both")
+    if not named:
+        return "full" if args.full else None
+    have = sorted(k for k in spec.sections if k not in SECTIONS)
+    if named not in have:
+        raise UserError(f"--section {named}: {spec.path} has no section {named!r}; its named "
+                        f"sections: {', '.join(have) or 'none'}")
+    return named
 
 
 # ================================================================ a study
@@ -230,7 +249,10 @@ class StudyScript(Study):
             try:
                 kwargs = study_kwargs(args)
                 path = find_space(args.space)  # cheap; loading it imports PyTorch (seconds)
-                section = " --full" if args.full else " --smoke" if args.smoke else ""
+                named = getattr(args, "section", None)
+                section = "".join(flag for flag, on in (
+                    (" --full", args.full), (f" --section {named}", named),
+                    (" --smoke", args.smoke)) if on)
                 CONSOLE.say(f"starting study {args.name or _name(path.stem, args)} ({path}"
                             f"{section})")
                 CONSOLE.step("loading the search space")

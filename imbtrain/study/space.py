@@ -46,6 +46,9 @@ smoke:                         # what --smoke changes: base/knobs/analyses merge
 full:                          # what a study's --full changes (the paper's settings);
   routine: tuned               # Table 1's routine over the file's base, then:
   base: {dataset: cifar10}     # checked whole once data_dir is given
+sections:                      # named sections, each applied as full is by --section NAME
+  mnist5k:                     # (e.g. the same study on other data, longer)
+    base: {dataset: mnist5k, epochs: 15}
 ```
 
 Analyses. `analyses` names the analyses a study draws from its result tables when it ends
@@ -84,11 +87,13 @@ TPE needs distributions, so `grid` knobs are refused there (use `choice`), and i
 one train ratio and one seed (the paper tunes on a validation split at one setting, then
 re-runs the chosen config over seeds: export it and run a grid study of seeds).
 
+    >>> load_space("label_smoothing").knobs["smoothing_eps"]
+    Knob(key='smoothing_eps', dist='grid', values=(0.05, 0.1, 0.3))
     >>> spec = load_space("batch_size")
-    >>> spec.knobs["batch_size"]
-    Knob(key='batch_size', dist='grid', values=(16, 32, 64, 128))
-    >>> spec.num_trials(), spec.with_smoke().num_trials()
-    (36, 8)
+    >>> spec.variants["bs16_steps"]
+    {'batch_size': 16, 'epochs': 1}
+    >>> spec.num_trials(), spec.with_smoke().num_trials(), spec.variant("long").num_trials()
+    (63, 8, 63)
     >>> full = spec.variant("full", base={"data_dir": "/data/cifar10"})
     >>> full.base["model"], full.base["augment"], full.base["epochs"]
     ('wrn_28_10', 'trivialaugment', 200)
@@ -117,9 +122,10 @@ from imbtrain.study.catalog import ROUTINES, find_space, routine_names, routines
 TOP_KEYS = (
     "description", "base", "knobs", "train_ratios", "seeds", "searcher", "scheduler",
     "metric", "mode", "resources", "max_concurrent", "variants", "trial_metrics", "routine",
-    "checkpoint_every", "analyses", "smoke", "full",
+    "checkpoint_every", "analyses", "smoke", "full", "sections",
 )
 SECTIONS = ("smoke", "full")  # sections of the space: --smoke, and a study script's --full
+NAMED = "sections"  # the top-level key of the named sections (a study script's --section)
 SEARCHERS = ("grid", "optuna")
 SCHEDULERS = ("none", "asha")
 # Grid axes handled by their own top-level lists, so they are not knobs.
@@ -245,7 +251,7 @@ class StudySpec:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
     trial_metrics: tuple[str, ...] = ()  # names of imbtrain.registry.TRIAL_METRICS
     analyses: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> options
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full, named
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
 
@@ -296,20 +302,28 @@ class StudySpec:
 
     def variant(self, section: str | None = None, base: dict[str, Any] | None = None,
                 changes: dict[str, Any] | None = None) -> StudySpec:
-        """The spec with a section (`smoke` or `full`) applied, then `changes` (keys of the
-        file, merged as a section is: e.g. the `variants` a study script made), then `base`
-        overrides (e.g. a study script's --dataset and --data-dir), validated again."""
+        """The spec with a section (`smoke`, `full` or a named one) applied, then `changes`
+        (keys of the file, merged as a section is: e.g. the `variants` a study script made),
+        then `base` overrides (e.g. a study script's --dataset and --data-dir), validated
+        again."""
+        where = section_label(section)
         raw = merge_section(self._raw, self.sections.get(section, {}) if section else {},
-                            self.path, where=f"{section}." if section else "")
+                            self.path, where=where)
         if changes:
             raw = merge_section(raw, changes, self.path)
         if base:
             raw["base"] = {**(raw.get("base") or {}), **base}
-        where = f"{section}." if section else ""
         spec = _parse(raw, self.path, self.name, where=where)
         spec.sections = self.sections
         spec.is_smoke = self.is_smoke or section == "smoke"
         return spec
+
+
+def section_label(section: str | None) -> str:
+    """How messages name a section's keys: "full.", "sections.mnist5k.", "" for none."""
+    if not section:
+        return ""
+    return f"{section}." if section in SECTIONS else f"{NAMED}.{section}."
 
 
 def trial_params(config: dict[str, Any]) -> dict[str, Any]:
@@ -354,7 +368,7 @@ def merge_section(raw: dict[str, Any], section: dict[str, Any], path: str = "",
     variants, the rest replaced (`smoke`: what --smoke changes; `full`: the paper's
     settings). `where` (e.g. "full.") prefixes the keys in messages."""
     out = copy.deepcopy(raw)
-    for key in SECTIONS:
+    for key in (*SECTIONS, NAMED):
         out.pop(key, None)
     if "routine" in section:  # the file's base, then the routine, then the section's base
         values = resolve_routine(section["routine"], path, f"{where}routine")
@@ -400,9 +414,11 @@ def load_space(path: str | Path, name: str | None = None) -> StudySpec:
     spec = _parse(raw, path, name or p.stem)
     if "smoke" in spec.sections:
         spec.with_smoke()  # a broken smoke section fails now, not when --smoke is used
-    if "full" in spec.sections:  # keys and values now; combinations once data_dir is known
-        _parse(merge_section(raw, spec.sections["full"], path, where="full."), path,
-               spec.name, where="full.", combinations=False)
+    for section in spec.sections:  # keys and values now; combinations once data_dir is known
+        if section != "smoke":
+            where = section_label(section)
+            _parse(merge_section(raw, spec.sections[section], path, where=where), path,
+                   spec.name, where=where, combinations=False)
     return spec
 
 
@@ -507,6 +523,7 @@ def _parse(raw: dict[str, Any], path: str, name: str, where: str = "",
             raise fail(f"{key}.{inner[0]}", "a section cannot hold another")
         if section:
             spec.sections[key] = section
+    spec.sections.update(_parse_named_sections(raw.get(NAMED), fail))
     _check_scheduler_budget(spec, fail)
     if combinations:
         _check_trial_configs(spec, fail)
@@ -721,6 +738,26 @@ def _parse_variants(value: Any, spec: StudySpec, fail) -> dict[str, dict[str, An
     return out
 
 
+def _parse_named_sections(value: Any, fail) -> dict[str, dict[str, Any]]:
+    """`sections`: a mapping of names to sections, each applied as `full` is (`--section`)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise fail(NAMED, "expected a mapping of section names to sections, e.g. {mnist5k: "
+                          "{base: {dataset: mnist5k}}}")
+    for name, section in value.items():
+        label = f"{NAMED}.{name}"
+        if not isinstance(name, str) or not VARIANT_NAME.match(name) or name in SECTIONS:
+            raise fail(label, "a section name is letters, digits and _ . + - (it names the "
+                              f"study's folder), not {' or '.join(SECTIONS)}")
+        if not isinstance(section, dict) or not section:
+            raise fail(label, "expected a mapping of the top-level keys the section changes")
+        inner = sorted(set(section) & {*SECTIONS, NAMED})
+        if inner:
+            raise fail(f"{label}.{inner[0]}", "a section cannot hold another")
+    return dict(value)
+
+
 def _parse_trial_metrics(value: Any, fail) -> tuple[str, ...]:
     """`trial_metrics`: names of `imbtrain.registry.TRIAL_METRICS`."""
     if value is None:
@@ -814,6 +851,19 @@ def _check_analysis_refs(kind: str, opts: dict[str, Any], spec: StudySpec, fail)
     if ref is not None and opts.get("group", "variant") == "variant" and ref not in names:
         raise fail("reference", f"{ref!r} is not a variant of this space; variants: "
                                 f"{', '.join(names) or 'none'}")
+    groups = opts.get("groups")
+    if groups is not None:  # sensitivity's comparisons: each a list of the space's variants
+        form = "expected a mapping of comparison names to lists of variants"
+        if not isinstance(groups, dict) or not groups:
+            raise fail("groups", f"{form}, e.g. {{fixed_epochs: [bs16, bs128]}}")
+        for name, members in groups.items():
+            if not isinstance(members, list) or not members or not all(
+                    isinstance(m, str) for m in members):
+                raise fail(f"groups.{name}", f"{form} (a non-empty list of names)")
+            unknown = [m for m in members if m not in names]
+            if unknown:
+                raise fail(f"groups.{name}", f"{unknown[0]!r} is not a variant of this space; "
+                                             f"variants: {', '.join(names) or 'none'}")
 
 
 def _check_trial_configs(spec: StudySpec, fail) -> None:

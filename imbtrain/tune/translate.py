@@ -4,10 +4,10 @@ Each distribution of `imbtrain.registry.DISTRIBUTIONS` has its Tune domain here,
 function each; `param_space(spec)` is what `tune.Tuner` gets:
 
     >>> from imbtrain.study import load_space
-    >>> space = param_space(load_space("batch_size"))
-    >>> space["batch_size"], space["seed"]
-    ({'grid_search': [16, 32, 64, 128]}, {'grid_search': [0, 1, 2]})
-    >>> space["train_ratio"]
+    >>> space = param_space(load_space("label_smoothing"))
+    >>> space["smoothing_eps"], space["seed"]
+    ({'grid_search': [0.05, 0.1, 0.3]}, {'grid_search': [0, 1, 2, 3]})
+    >>> param_space(load_space("batch_size"))["train_ratio"]
     {'grid_search': [1.0, 0.1, 0.02]}
 """
 

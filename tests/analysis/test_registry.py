@@ -36,6 +36,8 @@ def study() -> tuple[pd.DataFrame, pd.DataFrame]:
                "config/dataset": data, "config/method": method, "config/augment": aug,
                "config/model": model, "config/train_ratio": r, "config/test_ratio": t,
                "config/seed": seed, "config/sam": "none", "config/batch_size": 64,
+               "config/sam_a_mode": "weighted", "config/sam_a_form": "inverse",
+               "config/sam_rho": 0.05,
                "param_count": 1000.0 if model == "mlp" else 5000.0,
                "test_acc": float(acc.mean()), "test_bal_acc": float(acc.mean()),
                "test_minority_acc": float(acc[-1]), "test_majority_acc": float(acc[0]),

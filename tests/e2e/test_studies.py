@@ -31,7 +31,7 @@ NAMES = sorted(p.stem for p in STUDIES.glob("*.py") if p.stem != "tabular")
 HEADLINE = {
     "augmentation": ("augmentation_variance", 6, "variance"),     # 2 ratios x 3 groups
     "architecture": ("architecture", 6, "param_count"),           # 3 models x 2 ratios
-    "batch_size": ("sensitivity", 4, "pct_change"),               # 2 sizes x 2 ratios
+    "batch_size": ("sensitivity", 8, "pct_change"),               # 2 comparisons x 2 x 2
     "benchmark": ("comparison", 3, "test_few_acc_p"),             # 3 methods
     "correlation": ("cross_dataset", 1, "slope"),                 # digits vs synthetic
     "data_curation": ("curation", 2, "test_minority_acc"),        # 2 majority counts
@@ -41,7 +41,7 @@ HEADLINE = {
     "label_smoothing": ("sweep", 3, "test_acc_p"),                # 3 variants, 1 eps
     "neural_collapse": ("collapse", 2, "ncc_acc_minority_train"),  # 2 methods
     "pretraining": ("sensitivity", 6, "pct_change"),              # 3 inits x 2 ratios
-    "sam_a": ("sweep", 3, "test_minority_acc_diff"),              # 3 variants, 1 rho
+    "sam_a": ("sam_modes", 4, "test_minority_acc_diff"),          # ERM + 3 mode/form arms
     "test_ratio": ("alignment", 2, "best_train_ratio"),           # 2 test ratios
 }
 
@@ -101,8 +101,8 @@ def test_studies_log_their_files_to_the_parent_run(store):
 
     run_id = parent_run_id(store["uri"], "sam_a_smoke")
     names = {a.path for a in MlflowClient(store["uri"]).list_artifacts(run_id)}
-    assert {"sweep.png", "sweep.md", "sweep.parquet", "findings.md",
-            "results.parquet"} <= names
+    assert {"sam_modes.png", "sam_modes.md", "sam_modes.parquet", "sam_modes_sweep.md",
+            "sam_modes_sweep.parquet", "findings.md", "results.parquet"} <= names
 
 
 def test_decision_boundary_records_the_margin(store):

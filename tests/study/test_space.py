@@ -202,9 +202,17 @@ def test_options_and_smoke_section(tmp_path):
 
 def test_the_batch_size_space_loads():
     spec = load_space("search_spaces/batch_size.yaml")
-    assert spec.knobs["batch_size"].values == (16, 32, 64, 128)
+    # fixed epochs: the four batch sizes at the base's epochs; fixed steps: epochs x bs / 128
+    sizes = {name: over["batch_size"] for name, over in spec.variants.items()}
+    assert [sizes[f"bs{b}"] for b in (16, 32, 64, 128)] == [16, 32, 64, 128]
+    assert {k: v.get("epochs", spec.epochs) for k, v in spec.variants.items()
+            if k.endswith("_steps")} == {f"bs{b}_steps": spec.epochs * b // 128
+                                         for b in (16, 32, 64)}
+    assert spec.knobs == {} and spec.epochs == 8
     assert spec.train_ratios == [1.0, 0.1, 0.02] and len(spec.seeds) == 3
-    assert spec.num_trials() == 36 and spec.with_smoke().num_trials() == 8
+    assert spec.num_trials() == 63 and spec.with_smoke().num_trials() == 8
+    long = spec.variant("long")
+    assert long.epochs == 24 and long.variants["bs16_steps"]["epochs"] == 3
     full = spec.variant("full", base={"data_dir": "/data/cifar10"})
     assert (full.base["dataset"], full.base["model"]) == ("cifar10", "wrn_28_10")
 

@@ -101,5 +101,68 @@ def test_references_to_variants_and_sections(tmp_path):
 
 def test_the_options_are_the_analysis_signature():
     assert list(analysis_signature("sensitivity")) == ["knob", "baseline", "metric", "title",
-                                                       "stem"]
+                                                       "stem", "groups"]
     assert "results_dir" not in analysis_signature("importance")  # the study's own
+
+
+BATCHES = """
+    variants:
+      bs32: {batch_size: 32}
+      bs128: {batch_size: 128}
+      bs32_steps: {batch_size: 32, epochs: 1}
+"""
+KNOBLESS = "base: {dataset: digits, model: mlp, epochs: 4}\ntrain_ratios: [1.0, 0.1]\n"
+
+
+@pytest.mark.parametrize("groups, message", [
+    ("[bs32, bs128]", r"groups: expected a mapping of comparison names to lists of variants, "
+                      r"e\.g\. \{fixed_epochs: \[bs16, bs128\]\}"),
+    ("{fixed_epochs: bs32}", r"groups\.fixed_epochs: expected a mapping of comparison names to "
+                             r"lists of variants \(a non-empty list of names\)"),
+    ("{fixed_steps: [bs128, bs64_steps]}", r"groups\.fixed_steps: 'bs64_steps' is not a variant "
+                                           r"of this space; variants: bs32, bs128, bs32_steps"),
+])
+def test_sensitivity_groups_name_the_spaces_variants(tmp_path, groups, message):
+    path = tmp_path / "space.yaml"
+    path.write_text(KNOBLESS + textwrap.dedent(BATCHES) + "analyses:\n  sensitivity: {knob: "
+                    f"batch_size, baseline: 128, groups: {groups}}}\n")
+    with pytest.raises(SpaceError, match=rf"^{path}: analyses\.sensitivity\.{message}"):
+        load_space(path)
+
+
+def test_a_named_section_with_other_variants_names_its_own_groups(tmp_path):
+    path = tmp_path / "space.yaml"
+    head = (KNOBLESS + textwrap.dedent(BATCHES) + "analyses:\n  sensitivity: {knob: batch_size, "
+            "baseline: 128, groups: {fixed_epochs: [bs32, bs128], fixed_steps: [bs128, "
+            "bs32_steps]}}\n")
+    path.write_text(head + "sections:\n  short:\n    variants: [bs32, bs128]\n")
+    with pytest.raises(SpaceError, match=r"sections\.short\.analyses\.sensitivity\.groups\."
+                                         r"fixed_steps: 'bs32_steps' is not a variant"):
+        load_space(path)  # the section is checked when the space loads, not at --section
+    path.write_text(head + "sections:\n  short:\n    variants: [bs32, bs128]\n    analyses: "
+                           "{sensitivity: {knob: batch_size, baseline: 128, groups: "
+                           "{fixed_epochs: [bs32, bs128]}}}\n")
+    spec = load_space(path)
+    assert spec.variant("short").analyses["sensitivity"]["groups"] == {
+        "fixed_epochs": ["bs32", "bs128"]}
+    assert len(spec.analyses["sensitivity"]["groups"]) == 2  # the file's own stay as written
+
+
+def test_the_batch_size_sections_group_their_own_variants():
+    """Every section of batch_size.yaml (and its smoke run on top) declares the comparisons
+    `comparison_groups` finds among the variants it runs."""
+    import pandas as pd
+
+    from imbtrain.study.paper.batch_size import comparison_groups
+
+    spec = load_space("batch_size")
+    on_disk = {"full": {"data_dir": "/data/cifar10"}}  # checked whole once data_dir is given
+    specs = {"": spec, **{name: spec.variant(name, base=on_disk.get(name))
+                          for name in spec.sections if name != "smoke"}}
+    for name, one in [*specs.items(), *((f"{n} smoke", s.with_smoke()) for n, s in
+                                        specs.items())]:
+        ran = pd.DataFrame({"variant": list(one.variants),
+                            "config/batch_size": [v["batch_size"] for v in
+                                                  one.variants.values()]})
+        declared = one.analyses["sensitivity"]["groups"]
+        assert {k: sorted(v) for k, v in declared.items()} == comparison_groups(ran), name
