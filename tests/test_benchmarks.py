@@ -44,13 +44,19 @@ def run(cmd: list[str], timeout: int = 900) -> str:
     return out
 
 
-@pytest.mark.parametrize("name", list(RUNS))
+# Those that start Ray and run studies take minutes: end-to-end runs (`make test-e2e`).
+WITH_RAY = ("study_overhead", "asha_vs_grid", "packing", "study_ab", "study_vs_script")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.e2e) if n in WITH_RAY
+                                  else n for n in RUNS])
 def test_the_benchmark_runs(name):
     args, expect = RUNS[name]
     out = run([PY, str(ROOT / "benchmarks" / f"{name}.py"), *args])
     assert expect in out, out[-3000:]
 
 
+@pytest.mark.e2e  # every section of the GPU script, on the CPU: minutes
 def test_gpu_sh_runs_on_cpu():
     env = {**ENV, "SMOKE": "1", "PY": PY}
     done = subprocess.run(["bash", "benchmarks/gpu.sh"], cwd=ROOT, env=env,

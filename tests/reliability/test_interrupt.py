@@ -115,6 +115,7 @@ def assert_interrupted(tmp: Path, rc: int, out: str, status: int, least: int = 1
     return done
 
 
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
 def test_sigint_to_the_group_stops_truthfully_and_resume_finishes(tmp_path, capsys,
                                                                    monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -151,6 +152,7 @@ def test_sigint_to_the_group_stops_truthfully_and_resume_finishes(tmp_path, caps
     assert {r.info.status for r in trials} == {"FINISHED"}
 
 
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
 def test_sigterm_to_the_group_stops_truthfully_with_143(tmp_path):
     rc, out, _, _ = interrupt(tmp_path, signal.SIGTERM)
     # Ray's processes die with the signal, so the record is the experiment state Tune saved

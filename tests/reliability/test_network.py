@@ -57,6 +57,7 @@ def test_only_loopback_is_reachable(tmp_path):
     assert run.stdout.startswith("unreachable"), run.stdout
 
 
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
 def test_a_study_runs_with_only_loopback(tmp_path):
     space = tmp_path / "offline.yaml"
     space.write_text("base: {dataset: digits, model: mlp, epochs: 1}\n"

@@ -50,6 +50,7 @@ def check_predict(tmp_path, summary, truth_of):
         pytest.approx(final["test_acc"])
 
 
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
 def test_autotune_csv(ray_session, tmp_path, capsys):
     from mlflow import MlflowClient
 
@@ -105,6 +106,7 @@ def mnist_pngs(root, counts=(40, 20, 10, 6)):
             Image.fromarray(raw.train_x[i, 0].numpy()).save(folder / f"{i}.png")
 
 
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
 def test_autotune_image_folder(ray_session, tmp_path, capsys):
     from pathlib import Path
 
