@@ -181,12 +181,18 @@ WORKER_NODE = textwrap.dedent("""
 
 
 def start_worker_node(address: str, temp_dir: str, resources: dict | None = None,
-                      num_cpus: int = 1) -> subprocess.Popen:
+                      num_cpus: int = 1, read_only: Path | None = None) -> subprocess.Popen:
+    """A second node; with `read_only`, in a mount namespace of its own in which that folder
+    is mounted read-only (a node whose mount of the shared storage is read-only)."""
     params = {"gcs_address": address, "node_ip_address": "127.0.0.1", "num_cpus": num_cpus,
               "num_gpus": 0, "resources": resources or {}, "temp_dir": temp_dir,
               "object_store_memory": 100_000_000, "min_worker_port": 0,
               "max_worker_port": 0, "dashboard_agent_listen_port": 0}
-    return subprocess.Popen([PY, "-c", WORKER_NODE, json.dumps(params)],
+    cmd = [PY, "-c", WORKER_NODE, json.dumps(params)]
+    if read_only is not None:
+        cmd = ["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"',
+               str(read_only), *cmd]
+    return subprocess.Popen(cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
                             start_new_session=True)
 
@@ -252,6 +258,54 @@ def test_study_on_a_two_node_cluster_uses_both_nodes(tmp_path):
     assert len(res) == 4 and (res["status"] == "TERMINATED").all()
     assert set(res["node_id"]) == set(node_ids)  # trials ran on both nodes
     assert res["node_id"].nunique() == 2
+
+
+def _can_mount_read_only(tmp: Path) -> bool:
+    probe = tmp / "probe"
+    probe.mkdir()
+    return subprocess.run(["unshare", "-m", "sh", "-c", f'mount --bind -o ro "{probe}" '
+                           f'"{probe}" && ! touch "{probe}/x" 2>/dev/null'],
+                          capture_output=True).returncode == 0
+
+
+def test_a_node_that_cannot_write_the_storage_stops_the_study_before_any_trial(tmp_path):
+    """One node of two sees the study storage read-only (its own mount of it): the study
+    stops before any trial, with one line naming that node and the storage, exit 2, and
+    leaves no study folder behind."""
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("no mount namespace may be made here (root and unshare -m needed)")
+    storage = tmp_path / "runs"
+    storage.mkdir()
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    temp_head = tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    temp_node = tempfile.mkdtemp(prefix="rn", dir="/tmp")
+    head = start_node(["--head", f"--port={port}", "--num-cpus=1", "--num-gpus=0",
+                       "--include-dashboard=false", "--node-ip-address=127.0.0.1"], temp_head)
+    node = None
+    try:
+        time.sleep(2.0)
+        node = start_worker_node(address, temp_node, {"second_node": 1}, read_only=storage)
+        node_ids = wait_for_nodes(address, 2)
+        space = write_space(tmp_path / "ro.yaml", CLUSTER_SPACE)
+        run = subprocess.run(study_cmd(space, tmp_path, "--address", address),
+                             capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                             timeout=300)
+    finally:
+        for proc in (node, head):
+            if proc is not None:
+                stop_group(proc)
+        for d in (temp_head, temp_node):
+            shutil.rmtree(d, ignore_errors=True)
+    assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-3000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    line = errors[0]
+    assert "cannot write the study storage" in line and str(storage) in line, line
+    assert any(f"node {n[:12]} (127.0.0.1)" in line for n in node_ids), line
+    assert "started" not in run.stdout  # no trial started
+    assert not (storage / "ro").exists()  # nothing of the study is left
+    assert not list(storage.iterdir())  # not even the probe
 
 
 # ================================================================ in-process studies
