@@ -18,6 +18,8 @@ import sys
 import time
 from typing import TextIO
 
+from imbtrain.models import count_parameters, create_model_for, model_trainer
+
 BAR_AFTER_S = 3.0
 LINE_EVERY_S = 30.0
 
@@ -47,8 +49,6 @@ def data_summary(data, seconds: float, device: str) -> list[str]:
 
 def model_summary(cfg, data) -> str:
     """One line: the model and its parameter count (trees: their rounds and depth)."""
-    from imbtrain.models import count_parameters, create_model_for, model_trainer
-
     if model_trainer(cfg.model) == "xgboost":
         return (f"model {cfg.model}: boosted trees, {cfg.xgb_rounds} rounds of depth "
                 f"{cfg.xgb_max_depth}")

@@ -128,6 +128,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     Example (a 5-class cnn onto a 3-class one: its 3 convs and 3 BatchNorms of 5 tensors
     each load, the head stays fresh):
         >>> import tempfile
+        >>> import torch
         >>> from imbtrain.models import create_model
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = Path(folder) / "cnn.pt"

@@ -32,13 +32,14 @@ import imbtrain
 
 PACKAGE = Path(imbtrain.__file__).parent
 LAYERS = [
-    ("imbtrain.errors", "imbtrain.registry"),
+    ("imbtrain.errors", "imbtrain.registry", "imbtrain.files", "imbtrain.version"),
     ("imbtrain.config",),
     ("imbtrain.data", "imbtrain.models", "imbtrain.augment", "imbtrain.methods"),
     ("imbtrain.metrics",),
-    ("imbtrain.train", "imbtrain.pretrain", "imbtrain.pretrained", "imbtrain.xgb"),
+    ("imbtrain.train", "imbtrain.pretrain", "imbtrain.pretrained", "imbtrain.xgb",
+     "imbtrain.linear", "imbtrain.console", "imbtrain.saved"),
 ]
-NAMES = ["errors/registry", "config", "plug-ins", "metrics", "trainers"]  # of LAYERS
+NAMES = ["errors/registry/files/version", "config", "plug-ins", "metrics", "trainers"]
 ABOVE = ("imbtrain.study", "imbtrain.analysis", "imbtrain.tune", "imbtrain.cli")
 UNITS = [unit for layer in LAYERS for unit in layer]
 

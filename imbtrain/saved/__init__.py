@@ -21,6 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from imbtrain.augment.core import Augmentation
+from imbtrain.config import TrainConfig, load_config
+from imbtrain.data.tabular import TabularTransform
 from imbtrain.errors import UserError
 from imbtrain.saved.folder import (
     MODEL_FILES,
@@ -64,8 +67,6 @@ class SavedModel:
         self.kind: str = self.input_spec["kind"]
         self._eval_view = None
         if self.kind == "image" and manifest.get("trainer") != "xgboost":
-            from imbtrain.augment.core import Augmentation
-
             # The loop's own evaluation view: (x / 255 - mean) / std on the device.
             self._eval_view = Augmentation(None, None, 0.0, 0.0, self.input_spec["mean"],
                                            self.input_spec["std"], device).eval_view
@@ -201,8 +202,6 @@ def load_model(path: str | Path, device: str = "cpu") -> SavedModel:
     """The model in a model folder (what `imbtrain train --out DIR` wrote, a study's
     `<study>/models/r<ratio>/`, or an MLflow model's `model` artifact). `device`: cpu, cuda
     or auto. Nothing in the folder is unpickled (tensors load with weights_only=True)."""
-    from imbtrain.config import TrainConfig, load_config
-    from imbtrain.data.tabular import TabularTransform
     from imbtrain.saved.folder import _load
 
     folder = Path(path)

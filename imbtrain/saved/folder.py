@@ -30,6 +30,9 @@ import yaml
 from torch import nn
 
 from imbtrain.errors import UserError
+from imbtrain.methods.ldam import NormedLinear
+from imbtrain.models import create_model, model_kwargs, model_trainer
+from imbtrain.models.trees import XGBoostModel, load_booster
 from imbtrain.version import provenance
 
 MANIFEST_FILE = "model.yaml"
@@ -60,8 +63,6 @@ def input_spec(data) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def network_spec(model: nn.Module) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """How to rebuild the network beyond its config: a normalised head (LDAM), pwl bins."""
-    from imbtrain.methods.ldam import NormedLinear
-
     head = getattr(model, "head", None)
     meta: dict[str, Any] = {"head": "normed" if isinstance(head, NormedLinear) else "linear"}
     arrays: dict[str, np.ndarray] = {}
@@ -75,8 +76,6 @@ def network_spec(model: nn.Module) -> tuple[dict[str, Any], dict[str, np.ndarray
 def write_model_folder(folder: str | Path, model: nn.Module, cfg, data) -> list[str]:
     """Write the model files of a trained `model` (cfg: its TrainConfig, data: the
     ImbalancedData it trained on) into `folder`; returns the names written."""
-    from imbtrain.models import model_trainer
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     inputs, in_arrays = input_spec(data)
@@ -152,12 +151,8 @@ def build_network(meta: dict[str, Any], cfg, transform, arrays: dict[str, np.nda
     """The trained network from the manifest, the config and the weights, in eval mode."""
     from types import SimpleNamespace
 
-    from imbtrain.models import create_model, model_kwargs
-
     k = len(meta["class_names"])
     if meta.get("trainer") == "xgboost":
-        from imbtrain.models.trees import XGBoostModel, load_booster
-
         raw = bytes(state["booster_ubj"].numpy().tobytes())
         return XGBoostModel(load_booster(raw), k).eval()
     network = meta.get("network", {})
@@ -168,8 +163,6 @@ def build_network(meta: dict[str, Any], cfg, transform, arrays: dict[str, np.nda
                           for i in range(network["pwl_bins"])]
     model = create_model(cfg.model, tuple(meta["input"]["shape"]), k, **kwargs)
     if network.get("head") == "normed":
-        from imbtrain.methods.ldam import NormedLinear
-
         old = model.head
         model.head = NormedLinear(old.in_features, old.out_features)
     try:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from imbtrain.data.tabular import is_parquet, read_rows
 from imbtrain.data.vision import IMAGE_EXTS, decode_images, resize_uint8
 from imbtrain.errors import UserError
 
@@ -126,8 +127,6 @@ def image_array(x: Any, spec: dict[str, Any]) -> torch.Tensor:
 
 
 def is_table_file(path: Path) -> bool:
-    from imbtrain.data.tabular import is_parquet
-
     return path.is_file() and (path.suffix.lower() in TABLE_SUFFIXES or is_parquet(path))
 
 
@@ -136,8 +135,6 @@ def table_file(path: Path, spec: dict[str, Any], transform=None):
     `transform` says how its columns were read) or a vector model."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
-
-    from imbtrain.data.tabular import is_parquet, read_rows
 
     if not path.exists():
         raise UserError(f"input {path} does not exist")

@@ -4,8 +4,8 @@ A study prints its own lines (one a trial start, an epoch, a finished trial; the
 `imbtrain.study.console`). What Ray 2.60, Tune and MLflow print besides is silenced with the
 switch each offers, never by filtering text:
 
-- the token-authentication warning ("Token authentication is enabled for this Ray cluster.
-  Set RAY_AUTH_MODE=disabled to opt out ..."), "Started a local Ray instance." and Ray's other
+- the token-authentication warning ("Token authentication is enabled for this Ray
+  cluster. ..."), "Started a local Ray instance." and Ray's other
   INFO lines of the driver: `ray.init(logging_level=ERROR)`, which sets the `ray` logger
   before `ray.init` warns (the token mode itself stays Ray's default);
 - INFO and WARNING lines of the `ray.tune` and `ray.train` loggers ("Wrote the latest
