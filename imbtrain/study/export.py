@@ -92,7 +92,7 @@ def rank_configs(results: pd.DataFrame, metric: str, mode: str = "max") -> pd.Da
     """
     check_selection_metric(metric)
     if metric not in results.columns:
-        known = sorted(c for c in results.columns if c.startswith(("val_", "train_")))
+        known = sorted(c for c in results.columns if c.startswith(("val_", "test_", "train_")))
         near = difflib.get_close_matches(metric, known, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]}?)" if near else ""
         raise UserError(f"metric {metric!r} is not in the results{hint}; known: "

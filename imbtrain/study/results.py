@@ -165,7 +165,7 @@ def read_results(results_dir: str | Path | StudyDir) -> pd.DataFrame:
 
     study = as_study_dir(results_dir)
     path = study.pull(RESULTS_FILE)[0]
-    if path is None or not path.is_file():
+    if path is None or not path.exists():  # a folder of that name: one line (_read_table)
         shown = study.uri if isinstance(results_dir, StudyDir) or is_uri(results_dir) \
             else results_dir
         raise UserError(f"{shown}: no {RESULTS_FILE}; expected the folder of a finished "

@@ -224,7 +224,7 @@ CASES = [
     ("data_dir_for_embedded_data", [], ["train", "dataset=digits", "data_dir={t}", *OUT],
      "dataset=digits is embedded and reads no data_dir (got data_dir='{t}'); drop data_dir, "
      "or name the dataset of those files: cifar10, cifar100, cinic10, tiny_imagenet, "
-     "imagefolder, tabular"),
+     "imagefolder, tabular, tabular_pools"),
     ("pretrained_text_file", ["weights.txt.pt"],
      ["train", "dataset=digits", "model=mlp", "epochs=1", "pretrained={t}/weights.txt.pt", *OUT],
      f"{{t}}/weights.txt.pt: a text file, not saved tensors; expected {WEIGHTS}"),
@@ -266,7 +266,7 @@ CASES = [
     # ---- imbtrain study: every value, every combination
     ("grid_later_value", ["space_grid.yaml"], ["study", "{t}/space_grid.yaml", *RUNS],
      "{t}/space_grid.yaml: knobs.model.grid: model 'resnet1000' is unknown; known: cnn, "
-     "ft_transformer, mlp, resnet8, resnet20, resnet32, resnet56, tab_resnet, wrn_28_10, "
+     "ft_transformer, logreg, mlp, resnet8, resnet20, resnet32, resnet56, tab_resnet, wrn_28_10, "
      "xgboost, wrn_<depth>_<width>, timm/<name>; did you mean 'resnet20'?"),
     ("choice_later_value", ["space_choice.yaml"], ["study", "{t}/space_choice.yaml", *RUNS],
      "{t}/space_choice.yaml: knobs.batch_size.choice: batch_size=0 is out of range; allowed: "
@@ -284,7 +284,7 @@ CASES = [
      ["study", "{t}/space_embedded_dir.yaml", *RUNS],
      "{t}/space_embedded_dir.yaml: base: dataset=digits is embedded and reads no data_dir "
      "(got data_dir='/data'); drop data_dir, or name the dataset of those files: cifar10, "
-     "cifar100, cinic10, tiny_imagenet, imagefolder, tabular"),
+     "cifar100, cinic10, tiny_imagenet, imagefolder, tabular, tabular_pools"),
     # ---- imbtrain study: distributions on keys of their type
     ("uniform_on_an_integer_key", ["space_uniform_int.yaml"],
      ["study", "{t}/space_uniform_int.yaml", *RUNS],
@@ -498,20 +498,21 @@ def data_space(tmp: Path, data: str, seeds: str = "[0, 1]") -> Path:
 
 
 def test_a_user_error_in_every_trial_fails_each_once(ray_session, tmp_path, capsys):
-    """The data is missing where the trials run (a cluster's node: `--address`, so the
-    driver leaves the data to the trials): each trial fails at once with the data's one
-    line, without the retries --max-failures allows, and the study ends with status 1."""
+    """The data on the nodes lacks the label column (a cluster's node: `--address`, so the
+    driver leaves reading the data to the trials; the nodes' preflight only sees that the
+    file can be read): each trial fails at once with the data's one line, without the
+    retries --max-failures allows, and the study ends with status 1."""
     import ray
 
     address = ray.get_runtime_context().gcs_address  # the running session: nothing joined
-    missing = tmp_path / "on_the_nodes.csv"
-    argv = ["study", str(data_space(tmp_path, str(missing))), "--address", address,
+    wrong = tmp_path / "no_label.csv"
+    wrong.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(40)))
+    argv = ["study", str(data_space(tmp_path, str(wrong))), "--address", address,
             "--storage", str(tmp_path / "runs"), "--mlflow-uri",
             f"sqlite:///{tmp_path / 'mlflow.db'}", "--max-failures", "3"]
     assert main(argv) == 1
     out = capsys.readouterr()
-    line = (f"dataset=tabular: data_dir {missing} does not exist; expected a CSV or Parquet "
-            "file with a header row, one column per feature and the class in label_column")
+    line = f"label_column 'y' is not a column of {wrong.name}; columns: a, b"
     failed = [ln for ln in out.out.splitlines() if "FAILED" in ln]
     assert len(failed) == 4 and all(ln.endswith(f": {line}") for ln in failed), out.out
     assert "RETRY" not in out.out and "Traceback" not in out.out + out.err
@@ -532,12 +533,13 @@ def test_a_user_error_in_every_trial_fails_each_once(ray_session, tmp_path, caps
 
 
 def test_a_user_error_fails_its_trial_and_the_others_finish(ray_session, tmp_path, capsys):
-    """Two data files, one of them missing on the nodes: its trial fails once, the other
-    trains and is the study's best."""
+    """Two data files, one of them without the label column: its trial fails once, the
+    other trains and is the study's best."""
     import ray
 
     good = make(tmp_path, "good.csv")
-    missing = tmp_path / "on_the_nodes.csv"
+    missing = tmp_path / "no_label.csv"
+    missing.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(40)))
     space = tmp_path / "mixed.yaml"
     space.write_text(textwrap.dedent(f"""
         base: {{dataset: tabular, label_column: y, model: mlp, epochs: 2}}
