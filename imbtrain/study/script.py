@@ -253,10 +253,10 @@ class StudyScript(Study):
                 section = "".join(flag for flag, on in (
                     (" --full", args.full), (f" --section {named}", named),
                     (" --smoke", args.smoke)) if on)
+                CONSOLE.step("loading the search space")
+                spec = study_spec(args)  # a bad space: its one line, and nothing before it
                 CONSOLE.say(f"starting study {args.name or _name(path.stem, args)} ({path}"
                             f"{section})")
-                CONSOLE.step("loading the search space")
-                spec = study_spec(args)
                 kwargs["name"] = study_name(spec, args)
                 CONSOLE.step("loading PyTorch, Ray and MLflow")
                 if self.prepare is not None:
