@@ -45,11 +45,14 @@ knobs:
 seeds: [0, 1]
 """
 # A `uniform` knob: the grid searcher's draws must be seeded too.
+# A checkpoint every epoch (the default is every 5th and the last): a retried trial
+# restarts from its last epoch.
 RETRY = """
 base: {dataset: digits, model: mlp, epochs: 3}
 knobs:
   lr: {uniform: [0.01, 0.1]}
 seeds: [0, 1]
+checkpoint_every: 1
 """
 
 LOST = """
