@@ -377,8 +377,10 @@ def restore_tuner(spec: StudySpec, exp_dir: Path | StudyDir):
     from ray import tune
 
     study = as_study_dir(exp_dir)
+    # The param space again: Tune restores functions in it (an epochs knob computed from
+    # the batch size: fixed-step variants) as placeholders that only it can fill.
     return tune.Tuner.restore(str(study.local) if study.is_local else study.path,
-                              _trainable(spec, study),
+                              _trainable(spec, study), param_space=param_space(spec),
                               resume_unfinished=True, resume_errored=True,
                               storage_filesystem=None if study.is_local else study.fs)
 

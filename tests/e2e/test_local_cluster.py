@@ -81,7 +81,8 @@ def study(cluster):
     polled on until the idle workers are gone."""
     folder, state, printed = cluster
     [line] = [x for x in printed.splitlines() if " job submit " in x]
-    submit = [*shlex.split(line), "--gpus-per-trial", "1"]
+    # --verbose: Ray's own lines too, among them the autoscaler's "Adding N node(s)"
+    submit = [*shlex.split(line), "--gpus-per-trial", "1", "--verbose"]
     polled = folder / "nodes.jsonl"
     with open(polled, "w") as out:
         poller = subprocess.Popen([sys.executable, "-c", POLL, state.gcs_address], stdout=out,
