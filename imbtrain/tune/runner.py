@@ -403,14 +403,14 @@ def _check_study_dir(study: StudyDir, resume: bool) -> None:
     if resume and not has_tuner:
         raise UserError(f"--resume: no study to resume in {study.uri} (no {TUNER_FILE}); "
                         "run it without --resume first")
-    if resume:  # both read before Ray starts: a damaged file is one line, not a traceback
-        check_pickle(study.pull(TUNER_FILE)[0], TUNER_KIND)
-        _read_study_file(study)
     started = has_tuner and experiment_started(study)
     if resume and not started:
         raise UserError(f"--resume: the study in {study.uri} never started (Tune wrote no "
                         "experiment state there); remove that folder and run the study "
                         "again without --resume")
+    if resume:  # both read before Ray starts: a damaged file is one line, not a traceback
+        check_pickle(study.pull(TUNER_FILE)[0], TUNER_KIND)
+        _read_study_file(study)
     if not resume and study.exists() and study.names():
         if has_tuner and not started:
             raise UserError(f"{study.uri} holds a study that never started (no experiment "

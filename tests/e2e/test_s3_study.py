@@ -81,11 +81,14 @@ def test_batch_size_smoke_study_in_s3_resumes_after_sigkill(s3, mlflow_s3, tmp_p
     res = pq.read_table(io.BytesIO(s3.read(prefix + "results.parquet"))).to_pandas()
     assert len(res) == 8 and res["trial_id"].is_unique
     assert (res["status"] == "TERMINATED").all()
-    got = set(zip(res["config/batch_size"], res["config/train_ratio"], res["config/seed"],
+    # The smoke section: four variants (batch size, epochs) at two train ratios, one seed.
+    got = set(zip(res["config/batch_size"], res["config/epochs"], res["config/train_ratio"],
                   strict=True))
-    assert got == {(b, r, s) for b in (32, 128) for r in (1.0, 0.1) for s in (0, 1)}
+    variants = ((32, 1), (128, 1), (64, 1), (128, 2))
+    assert got == {(b, e, r) for b, e in variants for r in (1.0, 0.1)}
+    assert (res["config/seed"] == 0).all()
     hist = pq.read_table(io.BytesIO(s3.read(prefix + "history.parquet"))).to_pandas()
-    assert sorted(hist.groupby("trial_id")["epoch"].apply(tuple)) == [(1,)] * 8
+    assert sorted(hist.groupby("trial_id")["epoch"].apply(tuple)) == [(1,)] * 6 + [(1, 2)] * 2
 
     # MLflow: one parent, one run a trial, none twice; the parent's artifacts in the bucket.
     client = MlflowClient(mlflow_s3)

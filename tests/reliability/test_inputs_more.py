@@ -156,6 +156,7 @@ def make2(tmp: Path, name: str) -> Path:
             folder = tmp / "runs" / "space_ok"
             folder.mkdir(parents=True)
             (folder / "tuner.pkl").write_bytes(pickle.dumps({"a": list(range(100))})[:40])
+            (folder / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")  # started
             (folder / "study.yaml").write_text("metric: val_bal_acc\nmode: max\n")
         case "resume_bad_study_yaml":
             make(tmp, "space_ok.yaml")
@@ -163,12 +164,14 @@ def make2(tmp: Path, name: str) -> Path:
             folder.mkdir(parents=True)
             (folder / "tuner.pkl").write_bytes(pickle.dumps({"a": 1}))
             (folder / "study.yaml").write_text("metric: val_bal_acc\nmode: [max\n")
+            (folder / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")  # started
         case "resume_study_yaml_list":
             make(tmp, "space_ok.yaml")
             folder = tmp / "runs" / "space_ok"
             folder.mkdir(parents=True)
             (folder / "tuner.pkl").write_bytes(pickle.dumps({"a": 1}))
             (folder / "study.yaml").write_text("- metric\n- mode\n")
+            (folder / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")  # started
         case "cut_results":
             cut(finished_study(p) / "results.parquet")
         case "text_results":
