@@ -112,7 +112,12 @@ def test_batch_size_smoke_study_in_s3_resumes_after_sigkill(s3, mlflow_s3, tmp_p
     monkeypatch.setenv("IMBTRAIN_CACHE_DIR", str(tmp_path / "cache3"))
     out = tmp_path / "best.yaml"
     assert main(["export", f"{storage}/{NAME}", "--out", str(out)]) == 0
-    assert out.read_bytes() == s3.read(prefix + "best.yaml")
+    for ratio in ("r1", "r0.1"):  # each ratio's best config, as the study wrote it
+        assert (tmp_path / f"best_{ratio}.yaml").read_bytes() == \
+            s3.read(prefix + f"best_{ratio}.yaml")
+    index = yaml.safe_load(out.read_text())  # best.yaml: the index of the ratios' files
+    assert [e["config"] for e in index["per_train_ratio"]] == [
+        e["config"] for e in yaml.safe_load(s3.read(prefix + "best.yaml"))["per_train_ratio"]]
     before = s3.client().head_object(Bucket=s3.bucket, Key=prefix + "sensitivity.png")
     assert main(["analyze", f"{storage}/{NAME}"]) == 0  # what analyses.yaml recorded
     printed = capsys.readouterr().out
@@ -121,4 +126,4 @@ def test_batch_size_smoke_study_in_s3_resumes_after_sigkill(s3, mlflow_s3, tmp_p
     after = s3.client().head_object(Bucket=s3.bucket, Key=prefix + "sensitivity.png")
     assert after["LastModified"] >= before["LastModified"]
     table = pd.read_parquet(io.BytesIO(s3.read(prefix + "sensitivity.parquet")))
-    assert set(table["batch_size"]) == {32, 128}
+    assert set(table["batch_size"]) == {32, 64, 128}  # fixed epochs: 32, 128; steps: 64, 128
