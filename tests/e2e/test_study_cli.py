@@ -112,7 +112,8 @@ def test_a_line_when_each_trial_starts_and_the_progress_between(smoke):
     print(f"longest silence: {gap:.1f} s, ended by {after!r}")
     text = [line for _, line in lines]
     started = [line for line in text if re.fullmatch(r"\[[1-8]/8\] started digits_r(1|0\.1)_"
-                                                     r"bs(32|128)_s[01]", line)]
+                                                     r"bs(32|64|128)(_bs(64|128)_steps)?_s0",
+                                                     line)]
     assert [int(line[1]) for line in started] == list(range(1, 9))
     assert any(line.startswith("starting study batch_size_smoke (") for line in text[:1])
     assert any(re.match(r"Ray up in \d+ s: \d+ CPUs, 0 GPUs; 8 trials, up to \d at once",
@@ -130,14 +131,16 @@ def test_the_closing_lines_give_the_best_at_each_train_ratio(smoke):
     _, _, lines, study = smoke
     text = [line for _, line in lines]
     res = pd.read_parquet(study / "results.parquet")
-    means = res.groupby(["config/train_ratio", "config/batch_size"])["val_bal_acc"].mean()
+    # The smoke section: four variants (two batch sizes at fixed epochs, two at fixed
+    # steps), one seed each, at two train ratios.
+    means = res.groupby(["config/train_ratio", "variant"], sort=False)["val_bal_acc"].mean()
     head = text.index("best configuration at each train ratio (a condition of the data, not "
                       "a knob), by mean val_bal_acc over seeds:")
     for i, ratio in enumerate((1.0, 0.1)):
-        bs = int(means.loc[ratio].idxmax())
+        best = means.loc[ratio].idxmax()
         line = text[head + 1 + i]
-        assert line.startswith(f"  r = {ratio:<3g}  batch_size={bs} (val_bal_acc "), line
-        assert line.endswith(f"over 2 seeds) -> {study / f'best_r{ratio:g}.yaml'}"), line
+        assert line.startswith(f"  r = {ratio:<3g}  variant {best} ("), line
+        assert line.endswith(f"over 1 seed) -> {study / f'best_r{ratio:g}.yaml'}"), line
 
 
 def test_the_study_draws_its_analyses_and_analyze_draws_them_again(smoke, capsys):
@@ -149,7 +152,9 @@ def test_the_study_draws_its_analyses_and_analyze_draws_them_again(smoke, capsys
     assert yaml.safe_load((study / "analyses.yaml").read_text()) == {"sensitivity": {
         "knob": "batch_size", "baseline": 128, "metric": "test_acc",
         "title": "Percent change of test accuracy over batch size 128 (mean ± s.e. over "
-                 "seeds)"}}
+                 "seeds)",
+        "groups": {"fixed_epochs": ["bs32", "bs128"], "fixed_steps": ["bs64_steps",
+                                                                     "bs128_steps"]}}}
     for name in drawn:
         (study / name).unlink()
     assert main(["analyze", str(study)]) == 0
