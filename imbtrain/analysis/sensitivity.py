@@ -193,13 +193,8 @@ def plot_sensitivity(table: pd.DataFrame, path: str | Path, title: str | None = 
     right.set_xticks(ratios, [f"{r:g}" for r in ratios])
     for ax in (left, right):
         ax.minorticks_off()
-    fig.suptitle(title or f"Sensitivity of {metric} to {knob} (mean ± s.e. over seeds)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title or f"Sensitivity of {metric} to {knob} (mean ± s.e. over "
+                 "seeds)")
 
 
 def plot_grouped_sensitivity(table: pd.DataFrame, path: str | Path,
@@ -232,13 +227,22 @@ def plot_grouped_sensitivity(table: pd.DataFrame, path: str | Path,
         left.set_xticks(values, [_fmt(v) for v in values])
         ratios = sorted(part["train_ratio"].unique())
         right.set_xticks(ratios, [f"{r:g}" for r in ratios])
-    fig.suptitle(title or f"Sensitivity of {metric} to {knob} (mean ± s.e. over seeds)")
+    return _save(fig, path, title or f"Sensitivity of {metric} to {knob} (mean ± s.e. over "
+                 "seeds)")
+
+
+def _save(fig, path: str | Path, title: str) -> Path:
+    """Both sensitivity plots' end: the title, then the PNG at `path` (the figure closed)."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
 
 
 def grouped_markdown(table: pd.DataFrame, digits: int = 2) -> str:
