@@ -497,8 +497,14 @@ def add_autotune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help="an image folder or a CSV or Parquet file")
     p.add_argument("--label-column", default="", metavar="C",
                    help="tables: the column that holds the class")
-    p.add_argument("--budget-trials", type=int, default=20, metavar="N",
-                   help="trials of the search (default 20)")
+    p.add_argument("--budget-trials", type=int, metavar="N",
+                   help="trials of the search (default 20 when no budget is given)")
+    p.add_argument("--budget-hours", type=float, metavar="H",
+                   help="hours of search: trials start until then (with --budget-trials: "
+                        "whichever ends first)")
+    p.add_argument("--max-concurrent", type=int, metavar="N",
+                   help="trials at once (default: as many as the CPUs allow; 1 makes the "
+                        "search repeatable, resumed or not)")
     p.add_argument("--epochs", type=int, default=10,
                    help="epochs of each trial and of the final model (default 10)")
     p.add_argument("--name", help="study name (default autotune_<DATA's name>)")
@@ -516,14 +522,22 @@ def add_autotune(sub: argparse._SubParsersAction) -> None:
 
 
 def run_autotune_command(args: argparse.Namespace) -> int:
+    from imbtrain.errors import StudyInterrupted
+    from imbtrain.study.script import interrupted_line
     from imbtrain.tune.autotune import run_autotune
 
     uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
-    summary = run_autotune(args.data, label_column=args.label_column,
-                           budget_trials=args.budget_trials, epochs=args.epochs,
-                           storage=args.storage, name=args.name, address=args.address,
-                           mlflow_uri=uri, register=args.register, resume=args.resume,
-                           seed=args.seed, gpus_per_trial=args.gpus_per_trial)
+    try:
+        summary = run_autotune(args.data, label_column=args.label_column,
+                               budget_trials=args.budget_trials, epochs=args.epochs,
+                               storage=args.storage, name=args.name, address=args.address,
+                               mlflow_uri=uri, register=args.register, resume=args.resume,
+                               seed=args.seed, gpus_per_trial=args.gpus_per_trial,
+                               budget_hours=args.budget_hours,
+                               max_concurrent=args.max_concurrent)
+    except StudyInterrupted as e:
+        print(interrupted_line(e), file=sys.stderr, flush=True)
+        return e.status
     print(f"final model: {summary['model_folder']}; predict with: imbtrain predict "
           f"{summary['model_folder']} {summary['test_input']}")
     return 0

@@ -246,9 +246,16 @@ def baseline_base(source: Source, data_dir: Path, epochs: int, seed: int) -> dic
 
 
 def autotune_space(source: Source, splits: Splits, data_dir: str | Path, epochs: int,
-                   trials: int, seed: int = 0, cpus: float = 1.0,
-                   gpus: float = 0.0) -> dict[str, Any]:
-    """The search space (a search-space file's mapping) of the module docstring."""
+                   trials: int | None, seed: int = 0, cpus: float = 1.0,
+                   gpus: float = 0.0, hours: float | None = None,
+                   max_concurrent: int | None = None) -> dict[str, Any]:
+    """The search space (a search-space file's mapping) of the module docstring: `trials`
+    trials, or with `hours` as many as fit in that time (both: whichever ends first)."""
+    searcher: dict[str, Any] = {"type": "optuna",
+                                "num_samples": -1 if trials is None else int(trials),
+                                "seed": seed}
+    if hours is not None:
+        searcher["time_budget_s"] = float(hours) * 3600
     n_train = len(splits.train)
     knobs: dict[str, Any] = {
         "batch_size": {"choice": batch_sizes(n_train)},
@@ -268,10 +275,11 @@ def autotune_space(source: Source, splits: Splits, data_dir: str | Path, epochs:
     return {"description": f"autotune: {what}",
             "base": baseline_base(source, Path(data_dir), epochs, seed), "knobs": knobs,
             "train_ratios": [1.0], "seeds": [seed],
-            "searcher": {"type": "optuna", "num_samples": int(trials), "seed": seed},
+            "searcher": searcher,
             "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
             "metric": "val_bal_acc", "mode": "max",
-            "resources": {"cpus": cpus, "gpus": gpus}}
+            "resources": {"cpus": cpus, "gpus": gpus},
+            **({"max_concurrent": int(max_concurrent)} if max_concurrent else {})}
 
 
 def write_space(space: dict[str, Any], data_dir: str | Path) -> Path:

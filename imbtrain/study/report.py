@@ -40,6 +40,7 @@ import yaml
 
 from imbtrain.errors import UserError
 from imbtrain.study.results import BEST_FILE, RESULTS_FILE, STUDY_FILE, read_tables
+from imbtrain.study.space import budget_text
 
 REPORT_FILE = "report.html"
 AUTOTUNE_FILE = "autotune.yaml"  # an autotune's summary, in its folder
@@ -196,7 +197,8 @@ def section_searched(results: pd.DataFrame, meta: dict[str, Any]) -> str:
              "metric": f"{meta.get('metric', '?')} ({meta.get('mode', '?')})",
              "train ratios": ", ".join(f"{r:g}" for r in meta.get("train_ratios", [])),
              "seeds": ", ".join(str(s) for s in meta.get("seeds", [])),
-             "trials asked": meta.get("num_trials", len(results))}
+             "trials asked": budget_text(int(meta.get("num_trials", len(results))),
+                                         meta.get("time_budget_s"))}
     lines = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>"
                     for k, v in facts.items())
     body = f"<ul>{lines}</ul>"
@@ -468,3 +470,4 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
+

@@ -3,7 +3,7 @@ pyarrow. Ray-free: the tables are collected from a Ray experiment directory by
 `imbtrain.tune.collect`, and read back here by analyses and export on any machine, with or
 without Ray. Files under `<storage>/<name>/` (a folder or a URI, `imbtrain.study.storage`):
 
-`results.parquet`, one row a trial:
+`results.parquet`, one row a trial, in the order the searcher made the trials:
 
 | column               | type          | meaning                                                  |
 |----------------------|---------------|----------------------------------------------------------|

@@ -320,7 +320,8 @@ def resume_command(argv: list[str] | None = None) -> str:
 
 def interrupted_line(e: StudyInterrupted) -> str:
     """What an interrupted study says last: how many trials finished, and how to finish."""
-    return (f"interrupted: {e.finished}/{e.total} trials finished; `{resume_command()}` "
+    of = f"/{e.total}" if e.total > 0 else ""  # 0: a search until its time budget
+    return (f"interrupted: {e.finished}{of} trials finished; `{resume_command()}` "
             f"finishes it (the study is in {e.location})")
 
 

@@ -21,7 +21,9 @@ knobs:                         # each key a TrainConfig field, each value one di
   warmup_epochs: {randint: [0, 3]}          # lo..hi, both inclusive (like Optuna)
 train_ratios: [1.0, 0.1, 0.02] # grid axis `train_ratio`
 seeds: [0, 1, 2]               # grid axis `seed` (the training seed, not data_seed)
-searcher: grid                 # or {type: optuna, num_samples: 20, seed: 0}
+searcher: grid                 # or {type: optuna, num_samples: 20, seed: 0}; optional
+                               # time_budget_s: 3600 (Tune stops the search then; with it,
+                               # optuna's num_samples: -1 means until the time is up)
 scheduler: none                # or {type: asha, grace_period: 1, reduction_factor: 2}
 metric: val_bal_acc            # never a test_ metric: tuning must not see the test split
 mode: max
@@ -237,8 +239,9 @@ class StudySpec:
     train_ratios: list[float] = field(default_factory=lambda: [1.0])
     seeds: list[int] = field(default_factory=lambda: [0])
     searcher: str = "grid"
-    num_samples: int = 1
+    num_samples: int = 1  # -1: until time_budget_s (optuna)
     searcher_seed: int = 0
+    time_budget_s: float | None = None  # Tune's time budget of the whole search
     scheduler: str = "none"
     grace_period: int = 1
     reduction_factor: int = 2
@@ -278,12 +281,18 @@ class StudySpec:
             return self.trial_config(next(trial_points(self)))
 
     def num_trials(self) -> int:
-        """How many trials the study runs (grid: grid points x num_samples)."""
+        """How many trials the study runs (grid: grid points x num_samples); -1: as many as
+        its time budget allows."""
         if self.searcher == "optuna":
             return self.num_samples
         grid = math.prod(len(k.values) for k in self.knobs.values() if k.dist == "grid")
         grid *= max(1, len(self.variants))
         return grid * len(self.train_ratios) * len(self.seeds) * self.num_samples
+
+    def budget_text(self) -> str:
+        """How much the study runs, in words: "12 trials", "12 trials or 1.5 h of search,
+        whichever comes first", "trials until 20 s of search"."""
+        return budget_text(self.num_trials(), self.time_budget_s)
 
     def trial_config(self, config: dict[str, Any]) -> TrainConfig:
         """The full TrainConfig of one trial: the base, then the trial's sampled values."""
@@ -649,12 +658,45 @@ def _options(opts: dict, allowed: dict[str, type], key: str, fail) -> dict:
     return opts
 
 
+def budget_text(trials: int, seconds: float | None) -> str:
+    """`StudySpec.budget_text` from a trial count (-1: until the time budget) and a time
+    budget in seconds (None: none).
+
+        >>> budget_text(12, None), budget_text(-1, 20.0)
+        ('12 trials', 'trials until 20 s of search')
+        >>> budget_text(8, 5400)
+        '8 trials or 1.5 h of search, whichever comes first'
+    """
+    if not seconds:
+        return f"{trials} trials"
+    t = float(seconds)
+    limit = f"{t / 3600:g} h" if t >= 3600 else f"{t / 60:g} min" if t >= 60 else f"{t:g} s"
+    if trials < 0:
+        return f"trials until {limit} of search"
+    return f"{trials} trials or {limit} of search, whichever comes first"
+
+
 def _parse_searcher(value: Any, spec: StudySpec, fail) -> None:
     kind, opts = _section(value, "searcher", SEARCHERS, fail)
+    opts = dict(opts)
+    budget = opts.pop("time_budget_s", None)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(
+            budget, int | float) or not budget > 0 or math.isinf(budget)):
+        raise fail("searcher.time_budget_s", f"expected a positive number of seconds, got "
+                                             f"{budget!r}")
+    unbounded = opts.get("num_samples") == -1 and kind == "optuna" and budget is not None
+    if unbounded:
+        opts.pop("num_samples")
+    elif opts.get("num_samples") == -1:
+        raise fail("searcher.num_samples", "-1 (trials until the time is up) needs type "
+                                           "optuna and a time_budget_s; else a positive "
+                                           "integer")
     opts = _options(opts, {"num_samples": int, "seed": int}, "searcher", fail)
     spec.searcher = kind
-    spec.num_samples = opts.get("num_samples", 1 if kind == "grid" else 20)
+    spec.num_samples = -1 if unbounded else opts.get("num_samples",
+                                                      1 if kind == "grid" else 20)
     spec.searcher_seed = opts.get("seed", 0)
+    spec.time_budget_s = None if budget is None else float(budget)
     if kind == "optuna":
         grids = [k.key for k in spec.knobs.values() if k.dist == "grid"]
         if grids:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -40,7 +41,7 @@ import numpy as np
 import yaml
 
 from imbtrain.config import TrainConfig
-from imbtrain.errors import UserError
+from imbtrain.errors import StudyInterrupted, UserError
 from imbtrain.study.autotune import (
     FINAL,
     TEST,
@@ -56,6 +57,7 @@ from imbtrain.study.autotune import (
 from imbtrain.study.options import DEFAULT_MLFLOW_URI, DEFAULT_STORAGE
 from imbtrain.study.report import AUTOTUNE_FILE, write_report
 
+DEFAULT_TRIALS = 20
 MODEL_DIR = "model"
 BASELINES_DIR = "baselines"
 SPLITS_FILE = "splits.yaml"
@@ -129,12 +131,18 @@ def score_on_test(folder: Path, test_input: Path, source: Source, splits: Splits
             "confusion": conf.tolist()}
 
 
-def _check_options(data: str, storage: str, name: str | None, budget_trials: int,
+def _check_options(data: str, storage: str, name: str | None, budget_trials: int | None,
                    epochs: int, resume: bool, register: str | None,
-                   mlflow_uri: str | None) -> str:
-    if budget_trials < 2:
+                   mlflow_uri: str | None, budget_hours: float | None = None,
+                   max_concurrent: int | None = None) -> str:
+    if budget_trials is not None and budget_trials < 2:
         raise UserError(f"--budget-trials {budget_trials}: give 2 or more (the search "
                         "compares configurations)")
+    if budget_hours is not None and not (0 < budget_hours < math.inf):
+        raise UserError(f"--budget-hours {budget_hours:g}: give a positive number of hours "
+                        "(e.g. 0.5)")
+    if max_concurrent is not None and max_concurrent < 1:
+        raise UserError(f"--max-concurrent {max_concurrent}: give 1 or more")
     if epochs < 1:
         raise UserError(f"--epochs {epochs}: give 1 or more")
     if register and not mlflow_uri:
@@ -152,16 +160,30 @@ def _check_options(data: str, storage: str, name: str | None, budget_trials: int
     return name
 
 
-def run_autotune(data: str, label_column: str = "", budget_trials: int = 20,
+def run_autotune(data: str, label_column: str = "", budget_trials: int | None = None,
                  epochs: int = 10, storage: str = DEFAULT_STORAGE, name: str | None = None,
                  address: str | None = None, mlflow_uri: str | None = DEFAULT_MLFLOW_URI,
                  register: str | None = None, resume: bool = False, seed: int = 0,
-                 gpus_per_trial: float = 0.0, verbose: int = 0) -> dict[str, Any]:
-    """Run the whole autotune (module docstring); returns the summary (autotune.yaml)."""
+                 gpus_per_trial: float = 0.0, verbose: int = 0,
+                 budget_hours: float | None = None,
+                 max_concurrent: int | None = None) -> dict[str, Any]:
+    """Run the whole autotune (module docstring); returns the summary (autotune.yaml).
+
+    The search's budget: `budget_trials` trials (default DEFAULT_TRIALS when no budget is
+    given), or with `budget_hours` as many as Tune starts in that time (the trials running
+    then are stopped where they are and count as finished at their last epoch; both:
+    whichever ends first). `max_concurrent` caps the trials at once (default: as many as
+    the CPUs allow); with 1 the whole autotune is repeatable: on CPU the same seed gives the
+    same trials, stopped at the same epochs, and the same final model, interrupted and
+    resumed or not (ASHA's decisions otherwise depend on the order in which concurrent
+    trials report). A resumed autotune keeps the settings it started with; a time budget
+    counts again from the resume."""
     from imbtrain.tune.runner import run_study
 
+    if budget_trials is None and budget_hours is None:
+        budget_trials = DEFAULT_TRIALS
     name = _check_options(data, storage, name, budget_trials, epochs, resume, register,
-                          mlflow_uri)
+                          mlflow_uri, budget_hours, max_concurrent)
     if mlflow_uri:
         from imbtrain.tune.mlflow_models import check_store
 
@@ -177,7 +199,8 @@ def run_autotune(data: str, label_column: str = "", budget_trials: int = 20,
     (data_dir / SPLITS_FILE).write_text(yaml.safe_dump(
         {k: getattr(splits, k).tolist() for k in ("train", "val", "test")}))
     space = autotune_space(source, splits, data_dir, epochs, budget_trials, seed,
-                           gpus=gpus_per_trial)
+                           gpus=gpus_per_trial, hours=budget_hours,
+                           max_concurrent=max_concurrent)
     space_file = write_space(space, data_dir)
     print(f"autotune {name}: {source.kind} data {source.path}, {len(source.class_names)} "
           f"classes; held out (stratified, every class): train {len(splits.train)}, "
@@ -189,7 +212,11 @@ def run_autotune(data: str, label_column: str = "", budget_trials: int = 20,
     if result.best is None:
         raise UserError(f"autotune {name}: no trial finished; see {result.path}/"
                         "results.parquet")
-    summary = finish_autotune(result, source, splits, paths, space, search_s)
+    try:
+        summary = finish_autotune(result, source, splits, paths, space, search_s)
+    except KeyboardInterrupt:  # Ctrl-C after the search: the search is kept
+        n = int(len(result.results))
+        raise StudyInterrupted(signal.SIGINT, n, n, str(result.location)) from None
     summary_path = result.path / AUTOTUNE_FILE
     summary_path.write_text(yaml.safe_dump(summary, sort_keys=False))
     report = write_report(result.path)

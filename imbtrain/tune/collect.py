@@ -125,13 +125,22 @@ def finished_trials(study: StudyDir) -> tuple[list[str], int]:
             sum(t.status == "ERROR" for t in trials))
 
 
+def creation_order(trial) -> tuple[int, str]:
+    """A trial's place in the order its searcher made the trials: the number that starts
+    Tune's experiment tag ("3_batch_size=32,..."), kept across a resume (Tune restores the
+    trials in another order, and an Optuna trial's id is random), then its id. Results
+    keep this order, so ties between configurations go the same way in every run."""
+    head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
+    return (int(head) if head.isdigit() else 1 << 62, str(trial.trial_id))
+
+
 def collect(exp_dir: str | StudyDir, metric: str, mode: str) -> StudyTables:
     """Both tables of the study in `exp_dir` (a Ray Tune experiment directory: a path, a
     URI or a `StudyDir`)."""
     analysis = _analysis(as_study_dir(exp_dir))
     frames = analysis.trial_dataframes
     rows, hists = [], []
-    for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
+    for trial in sorted(analysis.trials, key=creation_order):
         info = _trial_info(trial)
         hist = trial_history(trial, info, frames.get(trial.trial_id))
         row = trial_row(trial, hist, metric, mode, info)

@@ -317,6 +317,37 @@ def make_scheduler(spec: StudySpec):
                          reduction_factor=spec.reduction_factor)
 
 
+def asha_record(scheduler):
+    """A Tune callback that keeps ASHA's rung records (each rung's metric of every trial
+    that reached it) in Tune's experiment state, so a resumed study stops its trials as the
+    uninterrupted one would: Tune saves a searcher's state and the callbacks' with the
+    trials, but not the scheduler's, and a restored ASHA would judge the trials still to
+    come against empty rungs. The callback and the scheduler come back as one object graph
+    from tuner.pkl, so `set_state` refills the very scheduler the restored study runs with.
+    None without a scheduler."""
+    if scheduler is None:
+        return None
+    from ray import tune
+
+    class ASHARecord(tune.Callback):
+        def __init__(self, asha) -> None:
+            self.asha = asha
+
+        def get_state(self) -> dict:
+            return {"rungs": [[(milestone, dict(recorded)) for milestone, recorded in
+                               bracket._rungs] for bracket in self.asha._brackets]}
+
+        def set_state(self, state: dict) -> None:
+            for bracket, rungs in zip(self.asha._brackets, state["rungs"], strict=True):
+                for (milestone, recorded), (saved_at, saved) in zip(bracket._rungs, rungs,
+                                                                    strict=True):
+                    if milestone == saved_at:
+                        recorded.clear()
+                        recorded.update(saved)
+
+    return ASHARecord(scheduler)
+
+
 def asha_rungs(spec: StudySpec) -> tuple[int, ...]:
     """The epochs at which ASHA may stop a trial (Ray's milestones: grace_period times powers
     of the reduction factor, below max_t); none without ASHA. Trials checkpoint there.
@@ -351,10 +382,13 @@ def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbo
 
     study = as_study_dir(exp_dir)
     searcher = make_searcher(spec, study.local)
+    scheduler = make_scheduler(spec)
+    record = asha_record(scheduler)
     grid = spec.searcher != "optuna"  # the grid's generator caps concurrency itself
     tune_config = tune.TuneConfig(
         metric=spec.metric, mode=spec.mode, search_alg=searcher,
-        scheduler=make_scheduler(spec), num_samples=spec.num_samples,
+        scheduler=scheduler, num_samples=spec.num_samples,
+        time_budget_s=spec.time_budget_s,
         max_concurrent_trials=None if grid else spec.max_concurrent, reuse_actors=True,
         trial_name_creator=TrialNamer(with_id=False, variant_table=spec.variant_table()),
         trial_dirname_creator=TrialNamer(with_id=True, variant_table=spec.variant_table()))
@@ -363,7 +397,8 @@ def make_tuner(spec: StudySpec, exp_dir: Path | StudyDir, callbacks: list, verbo
         name=study.name, storage_path=storage_path, storage_filesystem=storage_fs,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
-        callbacks=[*callbacks, StopOnSignal()], verbose=verbose)
+        callbacks=[*callbacks, *([record] if record else []), StopOnSignal()],
+        verbose=verbose)
     return tune.Tuner(_trainable(spec, study), param_space=param_space(spec),
                       tune_config=tune_config,
                       run_config=run_config)
@@ -429,6 +464,7 @@ def _write_study_file(spec: StudySpec, exp_dir: Path | StudyDir, mlflow_uri: str
     meta = {"name": study.name, "space": str(spec.path), "smoke": spec.is_smoke,
             "metric": spec.metric, "mode": spec.mode, "searcher": spec.searcher,
             "scheduler": spec.scheduler, "num_trials": spec.num_trials(),
+            "time_budget_s": spec.time_budget_s,
             "checkpoint_every": spec.checkpoint_every,
             "knobs": {k.key: {k.dist: list(k.values)} for k in spec.knobs.values()},
             "train_ratios": list(spec.train_ratios), "seeds": list(spec.seeds),
@@ -570,7 +606,7 @@ def run_study(spec: StudySpec | str | Path, name: str | None = None,
     parse_fault(os.environ.get(FAULT_ENV))  # a malformed test-only fault fails here, not later
     study = study_dir(storage, name)
     if not resume:
-        CONSOLE.say(f"study {name}: {spec.num_trials()} trials, {spec.searcher} search, "
+        CONSOLE.say(f"study {name}: {spec.budget_text()}, {spec.searcher} search, "
                     f"{spec.scheduler} scheduler, tuning {spec.metric} ({spec.mode}); "
                     f"writing to {study.uri}")
         CONSOLE.step("checking the data")
@@ -657,11 +693,13 @@ def _ray_up(spec: StudySpec, address: str | None, seconds: float) -> str:
         at_once = min(at_once, int(gpus // spec.gpus_per_trial))
     if spec.max_concurrent:
         at_once = min(at_once, spec.max_concurrent)
-    at_once = min(max(at_once, 1), spec.num_trials())
+    if spec.num_trials() > 0:
+        at_once = min(at_once, spec.num_trials())
+    at_once = max(at_once, 1)
     what = "cluster" if address else "Ray"
     gpu = f", {spec.gpus_per_trial:g} GPU" if spec.gpus_per_trial else ""
-    return (f"{what} up in {seconds:.0f} s: {cpus:g} CPUs, {gpus:g} GPUs; {spec.num_trials()} "
-            f"trials, up to {at_once} at once ({spec.cpus_per_trial:g} CPU{gpu} each); "
+    return (f"{what} up in {seconds:.0f} s: {cpus:g} CPUs, {gpus:g} GPUs; {spec.budget_text()}"
+            f", up to {at_once} at once ({spec.cpus_per_trial:g} CPU{gpu} each); "
             "waiting for the first trial to start")
 
 
@@ -710,7 +748,8 @@ def _interrupted(study: StudyDir, meta: dict, signum: int) -> None:
         except Exception as e:  # MLflow is a copy; the study folder is the record
             print(f"warning: MLflow: could not mark the interrupted runs ({_first_line(e)})",
                   file=sys.stderr, flush=True)
-    total = max(int(meta.get("num_trials") or 0), len(done))
+    total = int(meta.get("num_trials") or 0)
+    total = max(total, len(done)) if total > 0 else 0  # 0: until the time budget
     raise StudyInterrupted(signum, len(done), total, study.uri)
 
 

@@ -110,6 +110,15 @@ def test_space_loads_as_a_study(tmp_path):
     spec = load_space(write_space(autotune_space(source, s, tmp_path / "d", 2, 4),
                                   tmp_path / "d"))
     assert spec.searcher == "optuna" and spec.num_trials() == 4
+    # --budget-hours 0.5 alone: trials until 30 min of search; with --budget-trials 8 as
+    # well, whichever ends first; --max-concurrent 1: one trial at a time.
+    hours = load_space(write_space(autotune_space(source, s, tmp_path / "d", 2, None,
+                                                  hours=0.5, max_concurrent=1),
+                                   tmp_path / "d"))
+    assert (hours.num_trials(), hours.time_budget_s, hours.max_concurrent) == (-1, 1800.0, 1)
+    both = load_space(write_space(autotune_space(source, s, tmp_path / "d", 2, 8,
+                                                 hours=0.5), tmp_path / "d"))
+    assert (both.num_trials(), both.time_budget_s, both.max_concurrent) == (8, 1800.0, None)
 
 
 def test_prescriptions_by_hand():

@@ -246,6 +246,11 @@ BAD = [
      "knobs.lr: optuna samples distributions; use choice, not grid"),
     ("knobs: {lr: {grid: [0.1]}}\nsearcher: bayes",
      "searcher.type: unknown searcher 'bayes'; allowed: grid, optuna"),
+    ("knobs: {lr: {choice: [0.1]}}\nsearcher: {type: optuna, time_budget_s: 0}",
+     "searcher.time_budget_s: expected a positive number of seconds, got 0"),
+    ("knobs: {lr: {choice: [0.1]}}\nsearcher: {type: optuna, num_samples: -1}",
+     "searcher.num_samples: -1 (trials until the time is up) needs type optuna and a "
+     "time_budget_s; else a positive integer"),
     ("knobs: {lr: {grid: [0.1]}}\nmetric: test_acc",
      "metric: expected a val_ (or train_) metric such as val_bal_acc, got 'test_acc'; "
      "tuning on the test split would leak it"),
@@ -288,3 +293,16 @@ def test_cli_rejects_a_bad_space_before_ray_starts(tmp_path, capsys):
     assert err.startswith(f"error: {path}: knobs.batch_sizes: unknown config key")
     assert err.count("\n") == 1
     assert not ray.is_initialized() and not (tmp_path / "runs").exists()
+
+
+def test_a_time_budget_bounds_the_search(tmp_path):
+    """`time_budget_s` is Tune's time budget of the whole search; with it, optuna's
+    `num_samples: -1` searches until the time is up (num_trials -1)."""
+    both = load_space(write(tmp_path, "knobs: {lr: {choice: [0.1, 0.2]}}\nsearcher: "
+                            "{type: optuna, num_samples: 8, time_budget_s: 5400}\n", "a.yaml"))
+    assert (both.num_trials(), both.time_budget_s) == (8, 5400.0)
+    until = load_space(write(tmp_path, "knobs: {lr: {choice: [0.1, 0.2]}}\nsearcher: "
+                             "{type: optuna, num_samples: -1, time_budget_s: 60}\n", "b.yaml"))
+    assert (until.num_trials(), until.time_budget_s) == (-1, 60.0)
+    plain = load_space(write(tmp_path, "knobs: {lr: {grid: [0.1, 0.2]}}\n", "c.yaml"))
+    assert (plain.num_trials(), plain.time_budget_s) == (2, None)

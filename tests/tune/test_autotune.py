@@ -137,4 +137,33 @@ def test_autotune_bad_inputs(tmp_path, capsys):
     assert run_cli("autotune", str(tmp_path / "f.csv"), "--label-column", "label",
                    "--budget-trials", "1", "--storage", str(tmp_path / "runs")) == 2
     assert "--budget-trials 1" in capsys.readouterr().err
+    assert run_cli("autotune", str(tmp_path / "f.csv"), "--label-column", "label",
+                   "--budget-hours", "0", "--storage", str(tmp_path / "runs")) == 2
+    assert capsys.readouterr().err == ("error: --budget-hours 0: give a positive number of "
+                                       "hours (e.g. 0.5)\n")
+    assert run_cli("autotune", str(tmp_path / "f.csv"), "--label-column", "label",
+                   "--max-concurrent", "0", "--storage", str(tmp_path / "runs")) == 2
+    assert capsys.readouterr().err == "error: --max-concurrent 0: give 1 or more\n"
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.e2e  # a whole study (minutes): make test-e2e
+def test_autotune_within_an_hour_budget(ray_session, tmp_path, capsys):
+    """`--budget-hours` alone: Optuna draws trials until the time is up (Tune's time budget;
+    the trial running then is stopped where it is), and the autotune ends as usual."""
+    fraud_csv(tmp_path / "fraud.csv")
+    budget_h = 20 / 3600  # 20 s of search
+    code = run_cli("autotune", str(tmp_path / "fraud.csv"), "--label-column", "label",
+                   "--budget-hours", f"{budget_h}", "--epochs", "2", "--storage",
+                   str(tmp_path / "runs"), "--name", "timed", "--mlflow-uri", "none")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    study = tmp_path / "runs" / "timed"
+    meta = yaml.safe_load((study / "study.yaml").read_text())
+    assert meta["num_trials"] == -1 and meta["time_budget_s"] == pytest.approx(20.0)
+    assert "study timed: trials until 20 s of search" in out
+    summary = yaml.safe_load((study / AUTOTUNE_FILE).read_text())
+    res = pd.read_parquet(study / "results.parquet")
+    assert summary["compute"]["trials"] == len(res) >= 1
+    assert (study / "model" / "model.yaml").is_file()
+    assert "trials until 20 s of search" in (study / REPORT_FILE).read_text()
