@@ -86,6 +86,8 @@ def run_train(args: argparse.Namespace) -> int:
     from imbtrain.version import provenance
 
     _not_empty("--out", args.out, "a folder (default runs/train/<trial name>)")
+    _not_empty("--mlflow-uri", args.mlflow_uri, "an MLflow tracking URI (sqlite:///mlflow.db, "
+                                                "http://host:port)")
     cfg = _config_from_args(args)
     out = Path(args.out or Path("runs") / "train" / cfg.trial_name())
     if out.exists() and not out.is_dir():
@@ -523,10 +525,12 @@ def add_autotune(sub: argparse._SubParsersAction) -> None:
 
 def run_autotune_command(args: argparse.Namespace) -> int:
     from imbtrain.errors import StudyInterrupted
+    from imbtrain.study.options import MLFLOW_URI_WHAT
     from imbtrain.study.script import interrupted_line
     from imbtrain.tune.autotune import run_autotune
 
-    uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
+    _not_empty("--mlflow-uri", args.mlflow_uri, MLFLOW_URI_WHAT)
+    uri = None if str(args.mlflow_uri).lower() == "none" else args.mlflow_uri
     try:
         summary = run_autotune(args.data, label_column=args.label_column,
                                budget_trials=args.budget_trials, epochs=args.epochs,

@@ -85,12 +85,17 @@ def add_script_options(p: argparse.ArgumentParser) -> None:
                         "the study on other data); the study is then <space>_<NAME>")
 
 
+MLFLOW_URI_WHAT = ("an MLflow tracking URI (sqlite:///mlflow.db, http://host:port) or none to "
+                   "turn MLflow off")
+
+
 def study_kwargs(args: argparse.Namespace) -> dict:
     """`run_study` keyword arguments from the parsed options."""
     for flag, value, what in (("--name", args.name, "a folder name under --storage"),
                               ("--storage", args.storage, "the folder studies are written to"),
                               ("--address", args.address, "a Ray cluster's address (auto on "
-                                                          "its head)")):
+                                                          "its head)"),
+                              ("--mlflow-uri", args.mlflow_uri, MLFLOW_URI_WHAT)):
         if value is not None and not str(value).strip():  # an unset shell variable, say
             raise UserError(f"{flag} is empty; give {what}, or leave the option out")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -101,7 +106,7 @@ def study_kwargs(args: argparse.Namespace) -> dict:
         raise UserError(f"--max-failures must be 0 or more, got {args.max_failures}")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UserError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
-    uri = None if str(args.mlflow_uri).lower() in ("", "none") else args.mlflow_uri
+    uri = None if str(args.mlflow_uri).lower() == "none" else args.mlflow_uri
     return {"name": args.name, "storage": args.storage, "address": args.address,
             "mlflow_uri": uri, "resume": args.resume, "max_concurrent": args.max_concurrent,
             "gpus_per_trial": args.gpus_per_trial, "smoke": args.smoke,

@@ -422,6 +422,19 @@ CASES = [
     ("export_metric_misspelt", ["study_ok"], ["export", "{t}/study_ok", "--metric", "val_balacc"],
      "metric 'val_balacc' is not in the results (did you mean val_bal_acc?); known: test_acc, "
      "val_bal_acc"),
+    # ---- an empty --mlflow-uri (an unset shell variable) would silently turn MLflow off
+    ("study_mlflow_uri_empty", ["space_ok.yaml"],
+     ["study", "{t}/space_ok.yaml", "--storage", "{t}/runs", "--mlflow-uri", ""],
+     "--mlflow-uri is empty; give an MLflow tracking URI (sqlite:///mlflow.db, "
+     "http://host:port) or none to turn MLflow off, or leave the option out"),
+    ("autotune_mlflow_uri_empty", [],
+     ["autotune", "{t}/data.csv", "--label-column", "y", "--storage", "{t}/runs",
+      "--mlflow-uri", ""],
+     "--mlflow-uri is empty; give an MLflow tracking URI (sqlite:///mlflow.db, "
+     "http://host:port) or none to turn MLflow off, or leave the option out"),
+    ("train_mlflow_uri_empty", [], ["train", "epochs=1", "--out", "{t}/o", "--mlflow-uri", ""],
+     "--mlflow-uri is empty; give an MLflow tracking URI (sqlite:///mlflow.db, "
+     "http://host:port), or leave the option out"),
 ]
 PREFIX = {
     "cluster_key_twice": "{t}/cluster_dup.yaml: line ",
