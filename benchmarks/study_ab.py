@@ -7,8 +7,9 @@ with the tree on PYTHONPATH (Ray's workers inherit it) and this interpreter's pa
 - `smoke`: `imbtrain study search_spaces/batch_size.yaml --smoke` (8 one-epoch trials).
 
 Run A B A B ... (this tree first), so a neighbour's load falls on both; per run: the wall
-time, the seconds from Ray being up (the study's `study NAME: N trials` line) to the first
-trial's first line, and the load average; per pair the ratio other / this; medians at the end.
+time, the seconds from Ray being up (the study's `Ray up in N s` line; in a tree without
+one, its `study NAME: N trials` line) to the first trial's first line, and the load average;
+per pair the ratio other / this; medians at the end.
 
     python benchmarks/study_ab.py OTHER_TREE                      # make-study, 2 pairs
     python benchmarks/study_ab.py OTHER_TREE --command smoke --pairs 3
@@ -28,7 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RAY_UP = re.compile(r"^study \S+: \d+ trials")  # printed once Ray is up and holds a trial
+# Ray is up: the `Ray up in N s` line, or in a tree that prints none, its `study NAME: N
+# trials` line (which such a tree printed once Ray was up).
+RAY_UP = re.compile(r"^(Ray|cluster) up in ")
+STUDY_LINE = re.compile(r"^study \S+: \d+ trials")
 TRIAL_LINE = re.compile(r"epoch \d+/\d+")  # a trial's first line (its first epoch)
 QUICK = """base: {dataset: digits, model: mlp, epochs: 1}
 knobs: {batch_size: {grid: [64]}}
@@ -59,7 +63,7 @@ def run(tree: Path, which: str, log) -> tuple[float, float]:
         for line in proc.stdout:
             now = time.perf_counter() - start
             log.write(f"{now:8.2f} {line}")
-            if up is None and RAY_UP.search(line):
+            if first is None and (RAY_UP.search(line) or up is None and STUDY_LINE.search(line)):
                 up = now
             if first is None and up is not None and TRIAL_LINE.search(line):
                 first = now

@@ -192,6 +192,14 @@ def _status(fn) -> None:
     CONSOLE.status(fn)
 
 
+def _epochs_of(trial, default: int) -> int:
+    """The epochs a trial trains: its config's (a knob or a variant may set them, e.g. the
+    fixed-step variants of the batch-size study), else the study's."""
+    value = (getattr(trial, "config", None) or {}).get("epochs", default)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else default
+
+
 def _progress_callback(total: int, metric: str, mode: str, epochs: int):
     """A Tune callback that prints one line a trial start, an epoch and a finished trial (the
     driver's view of the study; Ray's own tables list every metric and are set quiet), and
@@ -225,7 +233,7 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             if not running:
                 return (f"{done}/{max(total, len(trials))} done; waiting for a trial to start "
                         "(Ray is starting a worker process)")
-            parts = [f"{t} (epoch {self.epoch.get(t.trial_id, 0)}/{epochs} done, "
+            parts = [f"{t} (epoch {self.epoch.get(t.trial_id, 0)}/{_epochs_of(t, epochs)} done, "
                      f"{now - self.started[t.trial_id]:.0f} s)" for t in running]
             return f"{done}/{max(total, len(trials))} done; running: {', '.join(parts)}"
 
@@ -244,7 +252,7 @@ def _progress_callback(total: int, metric: str, mode: str, epochs: int):
             value = result.get(metric, float("nan"))
             test = result.get("test_acc", float("nan"))
             self._say(f"{self._done(trials)} {trial}  epoch {int(result.get('epoch', 0))}/"
-                      f"{epochs}  {metric} {value:.4f}  test_acc {test:.4f}")
+                      f"{_epochs_of(trial, epochs)}  {metric} {value:.4f}  test_acc {test:.4f}")
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             last = trial.last_result or {}
