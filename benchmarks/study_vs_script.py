@@ -89,9 +89,12 @@ def run_script(space: str) -> None:
     configs = [{}]
     for key, values in grids:
         configs = [{**c, key: v} for c in configs for v in values]
-    configs = [{**c, "train_ratio": r, "seed": s} for c in configs for r in spec.train_ratios
-               for s in spec.seeds]
+    variants = list(spec.variants.values()) or [{}]  # the batch sizes are variants there
+    configs = [{**c, **over, "train_ratio": r, "seed": s} for c in configs for over in variants
+               for r in spec.train_ratios for s in spec.seeds]
     trials = [spec.trial_config(c).to_dict() for c in configs]
+    if len(trials) != spec.num_trials():
+        raise SystemExit(f"script: {len(trials)} trainings for a study of {spec.num_trials()}")
     with mp.get_context("spawn").Pool(CONCURRENCY, initializer=_worker_init) as pool:
         accs = list(pool.imap_unordered(_train_one, trials))
     print(f"script: {len(accs)} trainings, mean test_acc {statistics.mean(accs):.4f}")
