@@ -83,7 +83,9 @@ def interrupt(tmp: Path, sig: int, second_driver=None) -> tuple[int, str, str, i
     try:
         for line in proc.stdout:
             seen.append(line)
-            if second_driver is not None and line.startswith("study ctrlc: "):
+            # Once Ray is up the first driver holds the study's lock (taken before Ray
+            # starts; its MLflow store is set up before that).
+            if second_driver is not None and not second and line.startswith("Ray up in "):
                 second = second_driver()  # the same study while the first driver holds it
             if " finished " in line:
                 break
