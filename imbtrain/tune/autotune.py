@@ -147,6 +147,10 @@ def _check_options(data: str, storage: str, name: str | None, budget_trials: int
         raise UserError(f"--epochs {epochs}: give 1 or more")
     if register and not mlflow_uri:
         raise UserError("--register needs MLflow: give --mlflow-uri (not none)")
+    if "://" in str(storage):
+        raise UserError(f"--storage {storage}: autotune writes its data splits beside the "
+                        "study, where every trial reads them as files; give a folder (on a "
+                        "cluster, one that every node mounts), not a URI")
     name = name or f"autotune_{Path(data).stem}"
     if not name or "/" in name or name in (".", ".."):
         raise UserError(f"--name {name!r}: one folder name (no '/')")

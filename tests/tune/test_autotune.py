@@ -144,6 +144,12 @@ def test_autotune_bad_inputs(tmp_path, capsys):
     assert run_cli("autotune", str(tmp_path / "f.csv"), "--label-column", "label",
                    "--max-concurrent", "0", "--storage", str(tmp_path / "runs")) == 2
     assert capsys.readouterr().err == "error: --max-concurrent 0: give 1 or more\n"
+    assert run_cli("autotune", str(tmp_path / "f.csv"), "--label-column", "label",
+                   "--storage", "s3://bucket/runs", "--mlflow-uri", "none") == 2
+    assert capsys.readouterr().err == (
+        "error: --storage s3://bucket/runs: autotune writes its data splits beside the study, "
+        "where every trial reads them as files; give a folder (on a cluster, one that every "
+        "node mounts), not a URI\n")
     assert not (tmp_path / "runs").exists()
 
 
