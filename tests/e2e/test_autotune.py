@@ -77,12 +77,11 @@ def test_autotune_interrupted_and_resumed_ends_as_an_uninterrupted_one(tmp_path)
     import subprocess
 
     from imbtrain.saved import load_model
-    from imbtrain.tune.loopback import LOOPBACK_ENV
+    from tests.reliability.test_interrupt import ENV as env
+    from tests.reliability.test_interrupt import kill_group
     from tests.tune.test_autotune import fraud_csv
 
     fraud_csv(tmp_path / "fraud.csv")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
-           "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **LOOPBACK_ENV}
     whole = subprocess.run(autotune_cmd(tmp_path, "whole"), capture_output=True, text=True,
                            env=env, cwd=tmp_path, timeout=900)
     assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
@@ -102,10 +101,7 @@ def test_autotune_interrupted_and_resumed_ends_as_an_uninterrupted_one(tmp_path)
         rest, _ = proc.communicate(timeout=300)
         seen.append(rest)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(proc)
     out = "".join(seen)
     assert proc.returncode == 130, out[-3000:]
     last = [x for x in out.splitlines() if x.startswith("interrupted: ")]

@@ -20,12 +20,17 @@ def trials(n):
     return [Trial("__fake", trial_id=f"t{i}", stub=True) for i in range(n)]
 
 
-def test_a_restored_asha_judges_the_next_trial_against_the_saved_rungs():
-    first = asha()
-    record = asha_record(first)
-    t = trials(3)
+def added(scheduler, t):
+    """The scheduler with the trials `t` added, as Tune adds them (also on a restore)."""
     for trial in t:
-        first.on_trial_add(None, trial)
+        scheduler.on_trial_add(None, trial)
+    return scheduler
+
+
+def test_a_restored_asha_judges_the_next_trial_against_the_saved_rungs():
+    t = trials(3)
+    first = added(asha(), t)
+    record = asha_record(first)
     # Rung at epoch 1, reduction factor 2: the cutoff is the median of the recorded values.
     assert first.on_trial_result(None, t[0], {"epoch": 1, "m": 0.5}) == "CONTINUE"
     assert first.on_trial_result(None, t[1], {"epoch": 1, "m": 0.7}) == "CONTINUE"
@@ -37,32 +42,25 @@ def test_a_restored_asha_judges_the_next_trial_against_the_saved_rungs():
     fresh = asha()
     restored, restored_record = pickle.loads(pickle.dumps((fresh, asha_record(fresh))))
     assert restored_record.asha is restored
-    for trial in t:
-        restored.on_trial_add(None, trial)
+    added(restored, t)
     restored_record.set_state(state)
     # 0.55 is below the median of (0.5, 0.7) = 0.6: stopped, as the uninterrupted ASHA does;
     # an empty rung (no state set) would have let it continue.
     assert first.on_trial_result(None, t[2], {"epoch": 1, "m": 0.55}) == "STOP"
     assert restored.on_trial_result(None, t[2], {"epoch": 1, "m": 0.55}) == "STOP"
-    empty = asha()
-    for trial in t:
-        empty.on_trial_add(None, trial)
+    empty = added(asha(), t)
     assert empty.on_trial_result(None, t[2], {"epoch": 1, "m": 0.55}) == "CONTINUE"
 
 
 def test_a_trial_recorded_before_the_interruption_is_not_judged_again():
-    a = asha()
-    record = asha_record(a)
     t = trials(2)
-    for trial in t:
-        a.on_trial_add(None, trial)
+    a = added(asha(), t)
+    record = asha_record(a)
     # t1 reaches the rung first (nothing to compare with: it continues), then t0.
     assert a.on_trial_result(None, t[1], {"epoch": 1, "m": 0.1}) == "CONTINUE"
     assert a.on_trial_result(None, t[0], {"epoch": 1, "m": 0.9}) == "CONTINUE"
     state = record.get_state()
-    b = asha()
-    for trial in t:
-        b.on_trial_add(None, trial)
+    b = added(asha(), t)
     asha_record(b).set_state(state)
     # t1 resumes from its epoch-1 checkpoint and reports epoch 1 again: already decided (judged
     # again, against t0's 0.9, it would be stopped).
