@@ -5,6 +5,13 @@ Tune callback, on trial start / result / complete / error. Trials never open the
 store, so a local sqlite file never sees two writers at once, and a cluster's workers need no
 route to the tracking server (only the head node, where the driver runs, talks to it).
 
+IN THE BACKGROUND: a hook only queues its writes (with a snapshot of the trial as it is
+then), and one thread of the driver makes them in order. Tune's function trainables wait at
+every report until the driver has handled the result, so a write in the hook would hold every
+trial still for it: about 20 ms a result on a sqlite store, a round trip on a server
+(benchmarks/RESULTS.md). `flush()` waits for the queue; the end of the experiment flushes,
+and so does the driver's exit.
+
 Runs are found by their tags, never remembered only in memory, so a new driver process
 (`imbtrain study --resume` after a crash) continues the same runs instead of duplicating them:
 
@@ -45,16 +52,20 @@ addressed by its id, and params / metrics go in with `log_batch`, one call per r
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import math
+import queue
 import re
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +108,60 @@ HTTP_TIMEOUT_S = 5.0
 MAX_PARAM_LEN = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 PARAMS_PER_BATCH = 100  # MAX_PARAMS_TAGS_PER_BATCH
 METRICS_PER_BATCH = 900  # under MAX_ENTITIES_PER_BATCH (1000) with the step tag
+
+
+FLUSH_AT_EXIT_S = 60.0  # the longest the driver's exit waits for queued writes
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """What the logger reads of a Tune trial, taken when a hook runs: the writer thread
+    works later, when the trial has moved on."""
+
+    trial_id: str
+    name: str
+    config: dict
+    status: str
+    last_result: dict
+    checkpoint: Any
+
+    @classmethod
+    def of(cls, trial) -> TrialView:
+        return cls(trial.trial_id, str(trial), dict(trial.config), trial.status,
+                   dict(getattr(trial, "last_result", None) or {}),
+                   getattr(trial, "checkpoint", None))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _Writer:
+    """One daemon thread that runs queued calls in order (`StudyMLflowLogger`)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="imbtrain-mlflow-writer")
+        self._thread.start()
+        atexit.register(self.flush, FLUSH_AT_EXIT_S)
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        self._queue.put(fn)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every call queued so far has run (at most `timeout` seconds); True
+        when they have."""
+        done = threading.Event()
+        self._queue.put(done.set)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            fn = self._queue.get()
+            try:
+                fn()
+            except Exception:  # the calls are `_never_fails` hooks: nothing gets here
+                pass
 
 
 def _never_fails(hook):
@@ -168,6 +233,18 @@ class StudyMLflowLogger(tune.Callback):
         self._parent_is_new = False
         self._runs: dict[str, list] = {}  # trial_id -> [run_id, last_step or None]
         self._failed: str | None = None  # why MLflow logging stopped (see `_never_fails`)
+        self._writer: _Writer | None = None  # started by the first queued hook
+
+    def _submit(self, write: Callable, *args) -> None:
+        """Queue `write(*args)` for the writer thread (module docstring, IN THE BACKGROUND)."""
+        if self._writer is None:
+            self._writer = _Writer()
+        self._writer.submit(functools.partial(write, self, *args))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every write queued so far is made; True when they are (within
+        `timeout` seconds)."""
+        return self._writer.flush(timeout) if self._writer is not None else True
 
     def __getstate__(self) -> dict:
         keep = ("tracking_uri", "study_name", "experiment_name", "tags", "resume", "uid",
@@ -191,7 +268,8 @@ class StudyMLflowLogger(tune.Callback):
     # ------------------------------------------------------------ the parent run
     @property
     def parent_run_id(self) -> str:
-        """The study's parent run id (opened on first use)."""
+        """The study's parent run id (opened on first use), once the queued writes are made."""
+        self.flush()
         return self.open_parent()
 
     def open_parent(self) -> str:
@@ -221,7 +299,7 @@ class StudyMLflowLogger(tune.Callback):
         """[run_id, last_step] of the trial's run: cached, found by tag, or created."""
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
-        parent = self.parent_run_id
+        parent = self.open_parent()
         # A parent created by this process has no trial runs yet: skip the search.
         run = None if self._parent_is_new else _find_trial(
             self.client, self._experiment_id, parent, trial.trial_id)
@@ -263,26 +341,43 @@ class StudyMLflowLogger(tune.Callback):
         for i in range(0, len(items), PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=items[i:i + PARAMS_PER_BATCH])
 
-    def _finish(self, trial, status: str) -> None:
-        run_id = self._trial_run(trial)[0]
-        last = getattr(trial, "last_result", None) or {}
-        if split_class_metrics(last)[1]:
-            names, counts = trial_classes(trial)
-            self.client.log_table(run_id, per_class_table(last, names, counts), PER_CLASS_FILE)
-        self.client.set_terminated(run_id, status=status)
-
     # ------------------------------------------------------------ Tune hooks
-    # Each hook is wrapped by `_never_fails`: MLflow is a copy, results.parquet the record.
-    @_never_fails
+    # Each hook queues its write for the writer thread, with a snapshot of the trial; each
+    # write is wrapped by `_never_fails`: MLflow is a copy, results.parquet the record.
     def setup(self, **info) -> None:
-        self.open_parent()  # before the first trial starts
+        self._submit(StudyMLflowLogger._setup)
+        self.flush()  # the parent run is there before the first trial starts
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._submit(StudyMLflowLogger._start, TrialView.of(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._submit(StudyMLflowLogger._result, TrialView.of(trial), dict(result))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        view = TrialView.of(trial)
+        self._submit(StudyMLflowLogger._finish, view,
+                     "FAILED" if _user_error(view) else "FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._submit(StudyMLflowLogger._finish, TrialView.of(trial), "FAILED")
+
+    def on_experiment_end(self, trials, **info) -> None:
+        """Close the parent (`_end`), then wait for every queued write."""
+        self._submit(StudyMLflowLogger._end, [TrialView.of(t) for t in trials])
+        self.flush()
+
+    # ------------------------------------------------------------ the writes
+    @_never_fails
+    def _setup(self) -> None:
+        self.open_parent()
 
     @_never_fails
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+    def _start(self, trial: TrialView) -> None:
         self._trial_run(trial)
 
     @_never_fails
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+    def _result(self, trial: TrialView, result: dict) -> None:
         entry = self._trial_run(trial)
         step = result_step(result)
         if entry[1] is not None and step <= entry[1]:
@@ -299,16 +394,17 @@ class StudyMLflowLogger(tune.Callback):
         entry[1] = step
 
     @_never_fails
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._finish(trial, "FAILED" if _user_error(trial) else "FINISHED")
+    def _finish(self, trial: TrialView, status: str) -> None:
+        run_id = self._trial_run(trial)[0]
+        last = trial.last_result
+        if split_class_metrics(last)[1]:
+            names, counts = trial_classes(trial)
+            self.client.log_table(run_id, per_class_table(last, names, counts), PER_CLASS_FILE)
+        self.client.set_terminated(run_id, status=status)
 
     @_never_fails
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._finish(trial, "FAILED")
-
-    @_never_fails
-    def on_experiment_end(self, trials, **info) -> None:
-        """Close the parent: FINISHED when every trial finished, FAILED when one errored,
+    def _end(self, trials: list[TrialView]) -> None:
+        """The parent: FINISHED when every trial finished, FAILED when one errored,
         KILLED when the study was interrupted (trials left to run; `--resume` goes on)."""
         statuses = [t.status for t in trials]
         failed = statuses.count("ERROR") + sum(map(_user_error, trials))
@@ -317,7 +413,7 @@ class StudyMLflowLogger(tune.Callback):
             if trial.status not in ("TERMINATED", "ERROR") and trial.trial_id in self._runs:
                 self.client.set_terminated(self._runs[trial.trial_id][0], status="KILLED")
         status = "FAILED" if failed else "FINISHED" if done == len(trials) else "KILLED"
-        parent = self.parent_run_id
+        parent = self.open_parent()
         now = int(time.time() * 1000)
         self.client.log_batch(parent, tags=[RunTag(TAG_TRIALS_FINISHED, str(done)),
                                             RunTag(TAG_TRIALS_FAILED, str(failed))],

@@ -115,6 +115,7 @@ def test_resume_in_a_new_logger_continues_the_same_runs(uri):
     b.status = "TERMINATED"
     first.on_trial_complete(0, [a, b], b)
     run_epochs(first, a, range(2))  # epochs 0 and 1 logged, then the driver is killed
+    assert first.flush()
 
     # A new driver process: Tune restores trial a from its epoch-0 checkpoint, so it
     # re-reports epoch 1 (skipped: logged already), then goes on with epochs 2 and 3.
@@ -146,10 +147,12 @@ def test_pickled_logger_keeps_its_parent_and_resume_false_opens_a_new_one(uri):
     fresh.setup()
     fresh.on_trial_start(0, [a], a)
     run_epochs(fresh, a, [0])
+    fresh.flush()
     restored = pickle.loads(pickle.dumps(fresh))
     restored.setup()
     restored.on_trial_start(0, [a], a)
     run_epochs(restored, a, [0, 1])
+    restored.flush()
     assert restored.parent_run_id == fresh.parent_run_id
     _, parents, trials = study_runs(uri, "s3")
     assert len(parents) == 1 and len(trials) == 1
@@ -199,3 +202,27 @@ def test_unreachable_server_and_file_store_fail_with_one_line():
     assert "\n" not in str(e.value)
     with pytest.raises(UserError, match="file stores such as ./mlruns are refused"):
         StudyMLflowLogger("./mlruns", "s5")
+
+
+def test_hooks_return_at_once_and_log_the_trial_as_it_was(uri):
+    # Tune's trials wait at each report until the driver's hooks return: the hooks only
+    # queue. With the writer thread held, they still return; what they queued is the trial
+    # as it was then, whatever it became before the writes were made.
+    import threading
+
+    logger = StudyMLflowLogger(uri, "s6")
+    a = trial("s6_00000", CFG_A)
+    logger.setup()
+    gate = threading.Event()
+    logger._writer.submit(gate.wait)  # holds the writer thread until the gate opens
+    logger.on_trial_start(0, [a], a)
+    run_epochs(logger, a, range(2))
+    a.status = "TERMINATED"
+    logger.on_trial_complete(0, [a], a)
+    a.status = "ERROR"  # later changes to the trial are not what was logged
+    gate.set()
+    assert logger.flush(timeout=60)
+    client, parents, trials = study_runs(uri, "s6")
+    assert steps(client, trials["s6_00000"]) == [(0, 0.5), (1, 0.6)]
+    assert trials["s6_00000"].info.status == "FINISHED"  # as it was when it completed
+    assert logger.flush(timeout=5)
