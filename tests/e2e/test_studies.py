@@ -76,8 +76,6 @@ def test_smoke_study(name, ray_session, store, capsys):
 
     module = load_study(name)
     argv = ["--smoke", "--storage", str(store["storage"]), "--mlflow-uri", store["uri"]]
-    if name == "batch_size":  # its space (not this suite's) smokes on mnist5k; digits is 4x faster
-        argv += ["--dataset", "digits"]
     assert module.main(argv) == 0
     out = store["storage"] / f"{name}_smoke"
     stem, rows, column = HEADLINE[name]
