@@ -47,8 +47,9 @@ NOISE = [
 ]
 
 
-def run_timed(cmd: list[str], env: dict, timeout: float) -> tuple[int, list[tuple[float, str]]]:
-    """Run `cmd`, stdout and stderr merged; every line with the seconds since the start."""
+def run_timed(cmd: list[str], env: dict, timeout: float) -> tuple[int, list, int]:
+    """Run `cmd` in a process group of its own, stdout and stderr merged: (exit status, every
+    line with the seconds since the start, the group id)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, env=env, cwd=ROOT, start_new_session=True)
@@ -67,7 +68,19 @@ def run_timed(cmd: list[str], env: dict, timeout: float) -> tuple[int, list[tupl
         raise
     reader.join(30)
     lines.append((time.monotonic() - start, "<exit>"))
-    return rc, lines
+    return rc, lines, proc.pid
+
+
+def group_left(pgid: int, within_s: float = 30.0) -> bool:
+    """Whether any process of the process group `pgid` is still alive after `within_s`."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def longest_silence(lines: list[tuple[float, str]]) -> tuple[float, str]:
@@ -89,23 +102,30 @@ def smoke(tmp_path_factory):
     cmd = [sys.executable, "-m", "imbtrain.cli", "study", str(SPACE), "--smoke",
            "--dataset", "digits", "--storage", str(tmp / "runs"),
            "--mlflow-uri", f"sqlite:///{tmp / 'mlflow.db'}"]
-    rc, lines = run_timed(cmd, env, timeout=1500)
-    return tmp, rc, lines, tmp / "runs" / "batch_size_smoke"
+    rc, lines, pgid = run_timed(cmd, env, timeout=1500)
+    return tmp, rc, lines, tmp / "runs" / "batch_size_smoke", pgid
 
 
 def test_the_smoke_study_runs(smoke):
-    _, rc, lines, _ = smoke
+    _, rc, lines, _, _ = smoke
     assert rc == 0, "\n".join(line for _, line in lines[-40:])
 
 
+def test_no_ray_process_outlives_the_command(smoke):
+    # Every process Ray started (in the command's process group: GCS, raylet, its agents and
+    # workers) ends with the command: the agents outlive a Ray that is not shut down.
+    *_, pgid = smoke
+    assert not group_left(pgid)
+
+
 def test_no_ray_warning_banner_or_tensorboard_line(smoke):
-    _, _, lines, _ = smoke
+    _, _, lines, _, _ = smoke
     noisy = [line for _, line in lines if any(n in line for n in NOISE)]
     assert not noisy, noisy
 
 
 def test_a_line_when_each_trial_starts_and_the_progress_between(smoke):
-    _, _, lines, _ = smoke
+    _, _, lines, _, _ = smoke
     # How long the console stays silent depends on the machine: printed for the record (-s),
     # never asserted (the heartbeat itself: tests/study/test_console.py).
     gap, after = longest_silence(lines)
@@ -122,13 +142,13 @@ def test_a_line_when_each_trial_starts_and_the_progress_between(smoke):
 
 
 def test_the_smoke_paragraph_is_labelled(smoke):
-    _, _, lines, _ = smoke
+    _, _, lines, _, _ = smoke
     paragraph = [line for _, line in lines if "Test accuracy relative to batch_size 128" in line]
     assert len(paragraph) == 1 and paragraph[0].startswith("smoke run: not evidence. ")
 
 
 def test_the_closing_lines_give_the_best_at_each_train_ratio(smoke):
-    _, _, lines, study = smoke
+    _, _, lines, study, _ = smoke
     text = [line for _, line in lines]
     res = pd.read_parquet(study / "results.parquet")
     # The smoke section: four variants (two batch sizes at fixed epochs, two at fixed
@@ -146,7 +166,7 @@ def test_the_closing_lines_give_the_best_at_each_train_ratio(smoke):
 def test_the_study_draws_its_analyses_and_analyze_draws_them_again(smoke, capsys):
     from imbtrain.cli import main
 
-    _, _, _, study = smoke
+    _, _, _, study, _ = smoke
     drawn = {p.name: p.read_bytes() for p in study.glob("sensitivity*")}
     assert sorted(drawn) == ["sensitivity.md", "sensitivity.parquet", "sensitivity.png"]
     assert yaml.safe_load((study / "analyses.yaml").read_text()) == {"sensitivity": {
@@ -171,7 +191,7 @@ def test_export_at_a_train_ratio_then_train_it(smoke, tmp_path, capsys):
     from imbtrain.cli import main
     from imbtrain.config import load_config
 
-    _, _, _, study = smoke
+    _, _, _, study, _ = smoke
     out = tmp_path / "best.yaml"
     assert main(["export", str(study), "--train-ratio", "0.1", "--out", str(out)]) == 0
     res = pd.read_parquet(study / "results.parquet")
