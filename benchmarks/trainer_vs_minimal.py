@@ -98,7 +98,8 @@ def main() -> None:
     p.add_argument("--train-ratio", type=float, default=0.1,
                    help="imbalance ratio r (0.1: 1,630 mnist5k train images)")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=8,
+                   help="interleaved rounds (a run of one loop can be 20%% off its median)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: what a study trial with cpus=1 uses)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
