@@ -257,6 +257,7 @@ class StudySpec:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # smoke, full, named
     is_smoke: bool = False
     _raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the file, for variants
+    _file: dict[str, Any] = field(default_factory=dict, repr=False)  # as loaded, no section
 
     @property
     def epochs(self) -> int:
@@ -307,23 +308,40 @@ class StudySpec:
             raise SpaceError(f"{self.path}: --smoke: the space has no smoke section, so it "
                              "would run whole; add one (e.g. smoke: {base: {epochs: 1}, "
                              "seeds: [0]}) or leave out --smoke")
-        return self.variant("smoke")
+        smoke = self.sections["smoke"]
+        smoke_base = smoke.get("base") if isinstance(smoke, dict) else None
+        if isinstance(smoke_base, dict) and self._data_chosen():
+            # The smoke section's data stand in for the space's own; data a section or the
+            # command line chose (--full, --dataset, --data-dir) are what the smoke run checks.
+            smoke = {**smoke, "base": {k: v for k, v in smoke_base.items()
+                                       if k not in ("dataset", "data_dir")}}
+        return self.variant("smoke", keys=smoke)
+
+    def _data_chosen(self) -> bool:
+        """Whether this spec's data differ from the file's own base (a section's or an
+        override's dataset, or a data_dir)."""
+        own = (self._file or self._raw).get("base") or {}
+        own = own if isinstance(own, dict) else {}
+        return any(self.base.get(key, own.get(key)) != own.get(key)
+                   for key in ("dataset", "data_dir"))
 
     def variant(self, section: str | None = None, base: dict[str, Any] | None = None,
-                changes: dict[str, Any] | None = None) -> StudySpec:
+                changes: dict[str, Any] | None = None,
+                keys: dict[str, Any] | None = None) -> StudySpec:
         """The spec with a section (`smoke`, `full` or a named one) applied, then `changes`
         (keys of the file, merged as a section is: e.g. the `variants` a study script made),
         then `base` overrides (e.g. a study script's --dataset and --data-dir), validated
-        again."""
+        again. `keys`: the section's keys to merge instead of the file's (`with_smoke`)."""
         where = section_label(section)
-        raw = merge_section(self._raw, self.sections.get(section, {}) if section else {},
-                            self.path, where=where)
+        if keys is None:
+            keys = self.sections.get(section, {}) if section else {}
+        raw = merge_section(self._raw, keys, self.path, where=where)
         if changes:
             raw = merge_section(raw, changes, self.path)
         if base:
             raw["base"] = {**(raw.get("base") or {}), **base}
         spec = _parse(raw, self.path, self.name, where=where)
-        spec.sections = self.sections
+        spec.sections, spec._file = self.sections, self._file or self._raw
         spec.is_smoke = self.is_smoke or section == "smoke"
         return spec
 

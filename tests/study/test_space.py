@@ -200,6 +200,27 @@ def test_options_and_smoke_section(tmp_path):
     assert (smoke.train_ratios, smoke.seeds, smoke.num_trials()) == ([0.1], [5], 1)
 
 
+DATA_SMOKE = """
+base: {dataset: mnist5k, model: cnn, epochs: 3}
+knobs: {batch_size: {grid: [64]}}
+smoke: {base: {dataset: digits, epochs: 1}}
+full: {base: {dataset: cifar10}}
+"""
+
+
+def test_a_smoke_dataset_stands_in_for_the_spaces_own_data_only(tmp_path):
+    spec = load_space(write(tmp_path, DATA_SMOKE))
+    assert spec.with_smoke().base["dataset"] == "digits"  # the file's own data: replaced
+    # Data a section or the command line chose stay the smoke run's data (1 epoch of them).
+    full = spec.variant("full", base={"data_dir": "/data/cifar10"}).with_smoke()
+    assert (full.base["dataset"], full.base["data_dir"], full.epochs) == (
+        "cifar10", "/data/cifar10", 1)
+    folder = spec.variant(None, base={"dataset": "imagefolder", "data_dir": "/d"}).with_smoke()
+    assert (folder.base["dataset"], folder.base["data_dir"]) == ("imagefolder", "/d")
+    same = spec.variant(None, base={"dataset": "mnist5k"}).with_smoke()
+    assert same.base["dataset"] == "digits"  # naming the space's own dataset chooses nothing
+
+
 def test_the_batch_size_space_loads():
     spec = load_space("search_spaces/batch_size.yaml")
     # fixed epochs: the four batch sizes at the base's epochs; fixed steps: epochs x bs / 128
