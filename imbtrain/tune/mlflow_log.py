@@ -135,6 +135,16 @@ class TrialView:
         return self.name
 
 
+_WRITERS: list[_Writer] = []  # every writer thread of this process (`flush_all`)
+
+
+def flush_all(timeout: float = FLUSH_AT_EXIT_S) -> bool:
+    """Wait for the queued writes of every study logger of this process (at most `timeout`
+    seconds in all): what a driver that ends with `os._exit` calls first. True when made."""
+    deadline = time.monotonic() + timeout
+    return all([w.flush(max(0.0, deadline - time.monotonic())) for w in list(_WRITERS)])
+
+
 class _Writer:
     """One daemon thread that runs queued calls in order (`StudyMLflowLogger`)."""
 
@@ -143,6 +153,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="imbtrain-mlflow-writer")
         self._thread.start()
+        _WRITERS.append(self)
         atexit.register(self.flush, FLUSH_AT_EXIT_S)
 
     def submit(self, fn: Callable[[], None]) -> None:

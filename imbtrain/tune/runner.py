@@ -718,6 +718,8 @@ def _ray_lost(study: StudyDir, meta: dict, signum: int, lock: StudyLock) -> None
     from imbtrain.study.script import interrupted_line
 
     status = 128 + signum
+    if "imbtrain.tune.mlflow_log" in sys.modules:  # the epochs queued for MLflow, first
+        sys.modules["imbtrain.tune.mlflow_log"].flush_all()
     try:
         _interrupted(study, meta, signum)
     except StudyInterrupted as e:

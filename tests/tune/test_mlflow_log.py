@@ -226,3 +226,23 @@ def test_hooks_return_at_once_and_log_the_trial_as_it_was(uri):
     assert steps(client, trials["s6_00000"]) == [(0, 0.5), (1, 0.6)]
     assert trials["s6_00000"].info.status == "FINISHED"  # as it was when it completed
     assert logger.flush(timeout=5)
+
+
+def test_flush_all_waits_for_every_logger_of_the_process(uri):
+    # What a driver that ends with os._exit (a SIGTERM that also ended Ray) calls first.
+    import threading
+
+    from imbtrain.tune.mlflow_log import flush_all
+
+    logger = StudyMLflowLogger(uri, "s7")
+    a = trial("s7_00000", CFG_A)
+    logger.setup()
+    gate = threading.Event()
+    logger._writer.submit(gate.wait)
+    logger.on_trial_start(0, [a], a)
+    run_epochs(logger, a, range(2))
+    assert flush_all(timeout=0.2) is False  # held: not made within the time
+    gate.set()
+    assert flush_all(timeout=60) is True
+    client, _, trials = study_runs(uri, "s7")
+    assert steps(client, trials["s7_00000"]) == [(0, 0.5), (1, 0.6)]
