@@ -145,6 +145,9 @@ def flush_all(timeout: float = FLUSH_AT_EXIT_S) -> bool:
     return all([w.flush(max(0.0, deadline - time.monotonic())) for w in list(_WRITERS)])
 
 
+atexit.register(flush_all)  # the driver's exit waits for the queued writes too
+
+
 class _Writer:
     """One daemon thread that runs queued calls in order (`StudyMLflowLogger`)."""
 
@@ -154,7 +157,6 @@ class _Writer:
                                         name="imbtrain-mlflow-writer")
         self._thread.start()
         _WRITERS.append(self)
-        atexit.register(self.flush, FLUSH_AT_EXIT_S)
 
     def submit(self, fn: Callable[[], None]) -> None:
         self._queue.put(fn)
